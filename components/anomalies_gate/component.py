@@ -1,0 +1,43 @@
+"""AnomaliesGate: fails the run when ExampleValidator found anomalies.
+
+The stock ExampleValidator only records anomalies; a recommender trained on
+data that broke its schema should not reach serving, so this gate stops the
+pipeline and names every anomaly.
+"""
+import os
+from typing import List
+
+import tensorflow_data_validation as tfdv
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+
+_ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
+    """One line per anomaly: split, feature and TFDV's description."""
+    problems = []
+    for split in split_names:
+        path = os.path.join(anomalies_uri, f"Split-{split}", _ANOMALIES_FILE)
+        anomalies = tfdv.load_anomalies_binary(path)
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            problems.append(f"split '{split}', feature '{feature}': {info.description}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            problems.append(
+                f"split '{split}', dataset: {anomalies.dataset_anomaly_info.description}")
+    return problems
+
+
+class DataAnomaliesError(RuntimeError):
+    pass
+
+
+@tfx.dsl.components.component
+def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ExampleAnomalies]):
+    problems = describe_anomalies(
+        anomalies.uri, artifact_utils.decode_split_names(anomalies.split_names))
+    if problems:
+        raise DataAnomaliesError(
+            "ExampleValidator found anomalies; fix the data or the schema:\n  "
+            + "\n  ".join(problems))

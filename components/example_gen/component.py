@@ -1,0 +1,45 @@
+"""UnirecExampleGen: a dataset adapter in, one Examples artifact out.
+
+The artifact holds three splits: `train` and `eval` (interactions joined with
+user features, item features and the user's recent history) and `candidates`
+(one example per catalogue item). Stock components downstream read it like any
+ExampleGen output; those that model interactions exclude `candidates`.
+"""
+from typing import Any, Dict, Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.example_gen import executor
+
+
+class UnirecExampleGenSpec(types.ComponentSpec):
+    PARAMETERS = {
+        # JSON: the dataset spec given to components.datasets.registry.load_dataset.
+        "dataset": ExecutionParameter(type=str),
+        # JSON: the fields of components.example_gen.examples.SplitConfig.
+        "split": ExecutionParameter(type=str),
+        "history_length": ExecutionParameter(type=int),
+        # Content hash of the source files, so that changed data is not served
+        # from the cache of an earlier run.
+        "input_fingerprint": ExecutionParameter(type=str),
+    }
+    INPUTS = {}
+    OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class UnirecExampleGen(base_component.BaseComponent):
+    SPEC_CLASS = UnirecExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, dataset: str, split: str, history_length: int,
+                 input_fingerprint: str = ""):
+        super().__init__(UnirecExampleGenSpec(
+            dataset=dataset,
+            split=split,
+            history_length=history_length,
+            input_fingerprint=input_fingerprint,
+            examples=types.Channel(type=standard_artifacts.Examples),
+        ))

@@ -1,0 +1,52 @@
+"""RetrievalEvaluator: full-catalogue ranking metrics of a retrieval model against baselines.
+
+Emits the standard ModelEvaluation and ModelBlessing artifacts, so the stock
+Pusher pushes only a model that beats the configured baseline.
+"""
+import json
+from typing import Sequence
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.retrieval_evaluator import executor
+
+
+class RetrievalEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "cutoffs": ExecutionParameter(type=str),  # JSON list of k
+        "metric": ExecutionParameter(type=str),   # e.g. "ndcg@10"
+        "baseline": ExecutionParameter(type=str),
+        "min_relative_improvement": ExecutionParameter(type=float),
+        "history_length": ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "model": ChannelParameter(type=standard_artifacts.Model),
+    }
+    OUTPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+
+
+class RetrievalEvaluator(base_component.BaseComponent):
+    SPEC_CLASS = RetrievalEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 cutoffs: Sequence[int], metric: str, baseline: str,
+                 min_relative_improvement: float, history_length: int):
+        if metric.split("@")[0] not in {"precision", "recall", "ndcg", "hitrate", "map"} and metric != "mrr":
+            raise ValueError(f"unknown evaluation metric {metric!r}")
+        if baseline not in executor.BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}; known: {sorted(executor.BASELINES)}")
+        super().__init__(RetrievalEvaluatorSpec(
+            examples=examples, model=model, cutoffs=json.dumps(list(cutoffs)), metric=metric,
+            baseline=baseline, min_relative_improvement=float(min_relative_improvement),
+            history_length=history_length,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        ))

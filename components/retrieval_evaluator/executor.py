@@ -1,0 +1,117 @@
+"""Executor of RetrievalEvaluator: full-catalogue metrics, baselines, blessing."""
+import json
+import logging
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components.retrieval_evaluator import data as data_lib
+from components.retrieval_evaluator import metrics as metrics_lib
+
+EVALUATION_FILE = "evaluation.json"
+_BATCH = 1024
+
+
+def signature_input_specs(signature) -> Dict[str, tf.TensorSpec]:
+    return dict(signature.structured_input_signature[1])
+
+
+def embed(signature, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+    """Calls an embedding signature in batches."""
+    size = len(next(iter(inputs.values())))
+    parts = []
+    for start in range(0, size, _BATCH):
+        batch = {name: tf.constant(value[start:start + _BATCH]) for name, value in inputs.items()}
+        parts.append(signature(**batch)["embedding"].numpy())
+    return np.concatenate(parts)
+
+
+def rank_excluding_train(scores: np.ndarray, train_items, k: int) -> np.ndarray:
+    """Top-k catalogue indices per user, never one of the user's training items."""
+    scores = scores.astype(np.float64, copy=True)
+    for row, items in enumerate(train_items):
+        scores[row, list(items)] = -np.inf
+    return metrics_lib.top_k_indices(scores, k)
+
+
+def model_scores(model, evaluation: data_lib.EvaluationData) -> np.ndarray:
+    queries = embed(model.signatures["query_embedding"], evaluation.query_inputs)
+    candidates = embed(model.signatures["candidate_embedding"], evaluation.candidate_inputs)
+    return queries @ candidates.T
+
+
+def popularity_scores(evaluation: data_lib.EvaluationData) -> np.ndarray:
+    counts = evaluation.train_item_counts.astype(np.float64)
+    return np.broadcast_to(counts, (len(evaluation.user_ids), len(counts)))
+
+
+BASELINES = {"popularity": popularity_scores}
+
+
+def decide_blessing(model_metrics: Dict[str, float], baseline_metrics: Dict[str, float],
+                    metric: str, min_relative_improvement: float) -> Dict[str, Any]:
+    threshold = baseline_metrics[metric] * (1.0 + min_relative_improvement)
+    return {
+        "metric": metric,
+        "model": model_metrics[metric],
+        "threshold": threshold,
+        "blessed": bool(model_metrics[metric] > 0 and model_metrics[metric] >= threshold),
+    }
+
+
+def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
+             baselines: List[str]) -> Dict[str, Dict[str, float]]:
+    """Metrics of the model and of each baseline on the same users and items."""
+    max_k = max(cutoffs)
+    num_items = len(evaluation.item_ids)
+    results = {}
+    for name, scores in [("model", model_scores(model, evaluation))] + [
+            (baseline, BASELINES[baseline](evaluation)) for baseline in baselines]:
+        ranked = rank_excluding_train(scores, evaluation.train_items, max_k)
+        results[name] = metrics_lib.ranking_metrics(
+            ranked, evaluation.eval_items, cutoffs, num_items)
+    return results
+
+
+class Executor(base_executor.BaseExecutor):
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        model_artifact = artifact_utils.get_single_instance(input_dict["model"])
+        cutoffs = json.loads(exec_properties["cutoffs"])
+        metric = exec_properties["metric"]
+        baseline = exec_properties["baseline"]
+
+        model = tf.saved_model.load(path_utils.serving_model_path(model_artifact.uri))
+        evaluation = data_lib.load(
+            examples.uri,
+            signature_input_specs(model.signatures["query_embedding"]),
+            signature_input_specs(model.signatures["candidate_embedding"]),
+            exec_properties["history_length"])
+        results = evaluate(model, evaluation, cutoffs, [baseline])
+        blessing = decide_blessing(results["model"], results[baseline], metric,
+                                   exec_properties["min_relative_improvement"])
+        blessing["baseline"] = baseline
+        logging.info("Retrieval evaluation on %d users: %s", len(evaluation.user_ids), blessing)
+
+        report = {"num_users": len(evaluation.user_ids), "num_items": len(evaluation.item_ids),
+                  "metrics": results, "blessing": blessing}
+        evaluation_artifact = artifact_utils.get_single_instance(output_dict["evaluation"])
+        with tf.io.gfile.GFile(os.path.join(evaluation_artifact.uri, EVALUATION_FILE), "w") as f:
+            json.dump(report, f, indent=2)
+
+        blessing_artifact = artifact_utils.get_single_instance(output_dict["blessing"])
+        blessed = blessing["blessed"]
+        blessing_artifact.set_int_custom_property("blessed", int(blessed))
+        blessing_artifact.set_string_custom_property("current_model", model_artifact.uri)
+        with tf.io.gfile.GFile(os.path.join(
+                blessing_artifact.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as f:
+            f.write("")

@@ -1,0 +1,43 @@
+"""Top-k ranking metrics over a full-catalogue ranking."""
+from typing import Dict, Sequence, Set
+
+import numpy as np
+
+
+def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores of each row, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def ranking_metrics(recommended: np.ndarray, relevant: Sequence[Set[int]],
+                    cutoffs: Sequence[int], num_items: int) -> Dict[str, float]:
+    """Means over users of P@k, Recall@k, NDCG@k, HitRate@k, MAP@k, MRR and coverage@k.
+
+    `recommended[u]` lists user u's item indices best first (at least
+    max(cutoffs) of them); `relevant[u]` holds u's held-out positives.
+    """
+    max_k = max(cutoffs)
+    hits = np.array([[item in rel for item in row[:max_k]]
+                     for row, rel in zip(recommended, relevant)], dtype=np.float64)
+    num_relevant = np.array([len(rel) for rel in relevant], dtype=np.float64)
+    discounts = 1.0 / np.log2(np.arange(2, max_k + 2))
+    metrics: Dict[str, float] = {}
+    for k in cutoffs:
+        hits_k = hits[:, :k]
+        num_hits = hits_k.sum(axis=1)
+        ideal = np.array([discounts[:int(min(n, k))].sum() for n in num_relevant])
+        precision_at_i = np.cumsum(hits_k, axis=1) / np.arange(1, k + 1)
+        metrics[f"precision@{k}"] = float(np.mean(num_hits / k))
+        metrics[f"recall@{k}"] = float(np.mean(num_hits / num_relevant))
+        metrics[f"ndcg@{k}"] = float(np.mean((hits_k * discounts[:k]).sum(axis=1) / ideal))
+        metrics[f"hitrate@{k}"] = float(np.mean(num_hits > 0))
+        metrics[f"map@{k}"] = float(np.mean(
+            (precision_at_i * hits_k).sum(axis=1) / np.minimum(num_relevant, k)))
+        metrics[f"coverage@{k}"] = float(len(np.unique(recommended[:, :k])) / num_items)
+    first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
+    metrics["mrr"] = float(np.mean(1.0 / first_hit))
+    return metrics
+

@@ -1,0 +1,48 @@
+"""The one place that names features and their roles.
+
+Every dataset adapter produces the same data contract; the example generator
+flattens it into tf.Examples with these feature names. Everything downstream
+(Transform, towers, evaluation, serving) refers to features only through this
+module.
+"""
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+RATING = "rating"
+TIMESTAMP = "timestamp"
+
+# Item content: all text fields joined into one string, all tag fields merged
+# into one multi-valued feature. Other item features are numeric: item_<field>.
+ITEM_TEXT = "item_text"
+ITEM_TAGS = "item_tags"
+ITEM_PREFIX = "item_"
+
+# User features: user_<field>; strings are categorical, numbers are numeric.
+USER_PREFIX = "user_"
+
+# The user's previous interactions (training interactions only, strictly before
+# this one in time), most recent first.
+HISTORY_ITEM_IDS = "history_item_ids"
+
+# Names of the Examples splits written by the example generator.
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+CANDIDATES_SPLIT = "candidates"
+
+_RESERVED = {USER_ID, ITEM_ID, RATING, TIMESTAMP, ITEM_TEXT, ITEM_TAGS, HISTORY_ITEM_IDS}
+
+
+def user_feature_name(field: str) -> str:
+    return USER_PREFIX + field
+
+
+def item_numeric_feature_name(field: str) -> str:
+    return ITEM_PREFIX + field
+
+
+def is_user_feature(name: str) -> bool:
+    return name.startswith(USER_PREFIX) and name not in _RESERVED
+
+
+def is_item_numeric_feature(name: str) -> bool:
+    return name.startswith(ITEM_PREFIX) and name not in _RESERVED

@@ -1,0 +1,56 @@
+"""Compiles the pipeline for Vertex AI Pipelines and Kubeflow (KubeflowV2DagRunner).
+
+    UNIREC_CONFIG=my.yaml UNIREC_IMAGE=gcr.io/PROJECT/tfx-unirec:TAG \\
+        python -m pipeline.kubeflow_v2_runner --output-file unirec.json
+
+The config's output_dir must be a bucket path (gs://...) the cluster can read,
+and the image must have this package installed (see README).
+"""
+import argparse
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from tfx import v1 as tfx  # noqa: E402
+
+from pipeline import config as config_lib  # noqa: E402
+from pipeline import pipeline as pipeline_lib  # noqa: E402
+
+_KFP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+
+def compile_pipeline(config: config_lib.PipelineConfig, image: str, output_file: str) -> str:
+    """Writes the PipelineJob JSON; returns its path."""
+    if not _KFP_NAME.match(config.pipeline_name):
+        raise ValueError(f"pipeline_name {config.pipeline_name!r} is not a valid Kubeflow name: "
+                         "use lower-case letters, digits and '-' (at most 128)")
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=pipeline_lib.create_components(config),
+        enable_cache=config.enable_cache,
+        beam_pipeline_args=config.beam_pipeline_args)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        output_dir=os.path.dirname(os.path.abspath(output_file)),
+        output_filename=os.path.basename(output_file))
+    runner.run(pipeline)
+    return output_file
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=os.environ.get("UNIREC_CONFIG"))
+    parser.add_argument("--image", default=os.environ.get("UNIREC_IMAGE", "tfx-unirec:latest"))
+    parser.add_argument("--output-file", default="unirec_pipeline.json")
+    args = parser.parse_args(argv)
+    path = compile_pipeline(config_lib.load_config(args.config), args.image, args.output_file)
+    print(f"Wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

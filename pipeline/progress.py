@@ -1,0 +1,64 @@
+"""Readable progress for pipeline runs: component boundaries and a summary table.
+
+TFX logs every proto it touches at INFO. This module turns the runner's
+"Component X is running/finished" records into one line each and silences the
+rest below WARNING.
+"""
+import logging
+import sys
+import time
+from typing import Dict, List, Optional, TextIO
+
+_RUNNING = "Component %s is running."
+_FINISHED = "Component %s is finished."
+_CACHED = "A cached execution %d is used."
+
+
+class ComponentProgress(logging.Handler):
+    """Collects per-component wall times from the LocalDagRunner's log records."""
+
+    def __init__(self, stream: TextIO = sys.stdout):
+        super().__init__(level=logging.INFO)
+        self.stream = stream
+        self.started_at = time.monotonic()
+        self.rows: List[Dict] = []
+        self._current: Optional[Dict] = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == _RUNNING:
+            self._current = {"component": record.args[0], "status": "ran",
+                             "start": time.monotonic()}
+            self._print(f"{self._current['component']} started")
+        elif record.msg == _CACHED and self._current is not None:
+            self._current["status"] = "cached"
+        elif record.msg == _FINISHED and self._current is not None:
+            self._current["seconds"] = time.monotonic() - self._current["start"]
+            self.rows.append(self._current)
+            self._print(f"{self._current['component']} {'finished' if self._current['status'] == 'ran' else 'reused from cache'}"
+                        f" in {self._current['seconds']:.1f} s")
+            self._current = None
+
+    def _print(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started_at
+        print(f"[{elapsed:7.1f}s] {text}", file=self.stream, flush=True)
+
+    def table(self) -> str:
+        lines = [f"{'component':<24} {'status':<8} {'seconds':>8}", "-" * 42]
+        for row in self.rows:
+            lines.append(f"{row['component']:<24} {row['status']:<8} {row['seconds']:>8.1f}")
+        lines.append("-" * 42)
+        lines.append(f"{'total':<33} {time.monotonic() - self.started_at:>8.1f}")
+        return "\n".join(lines)
+
+
+def attach(progress: ComponentProgress) -> None:
+    """Routes TFX's absl records to `progress`; only WARNING and above reach stderr."""
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logger = logging.getLogger("absl")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    warnings_handler = logging.StreamHandler(sys.stderr)
+    warnings_handler.setLevel(logging.WARNING)
+    logger.handlers = [progress, warnings_handler]

@@ -1,0 +1,35 @@
+import math
+
+import numpy as np
+
+from components.retrieval_evaluator import metrics
+
+
+def test_top_k_indices_orders_best_first():
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(metrics.top_k_indices(scores, 3), [[1, 3, 2], [0, 1, 2]])
+
+
+def test_ranking_metrics_match_hand_computation():
+    # User 0: relevant {2, 5}; ranking hits at positions 1 and 3.
+    # User 1: relevant {9}; no hit in the top 3.
+    recommended = np.array([[2, 7, 5], [1, 2, 3]])
+    relevant = [{2, 5}, {9}]
+    result = metrics.ranking_metrics(recommended, relevant, cutoffs=[3], num_items=10)
+
+    dcg = 1.0 + 1.0 / math.log2(4)
+    idcg = 1.0 + 1.0 / math.log2(3)
+    assert math.isclose(result["precision@3"], (2 / 3 + 0) / 2)
+    assert math.isclose(result["recall@3"], (1.0 + 0.0) / 2)
+    assert math.isclose(result["ndcg@3"], (dcg / idcg) / 2)
+    assert math.isclose(result["hitrate@3"], 0.5)
+    assert math.isclose(result["map@3"], ((1.0 + 2 / 3) / 2) / 2)
+    assert math.isclose(result["mrr"], 0.5)
+    assert math.isclose(result["coverage@3"], 5 / 10)
+
+
+def test_perfect_ranking_scores_one():
+    recommended = np.array([[4, 1, 0]])
+    result = metrics.ranking_metrics(recommended, [{4, 1}], cutoffs=[2], num_items=5)
+    assert result["ndcg@2"] == 1.0 and result["recall@2"] == 1.0 and result["map@2"] == 1.0
+
