@@ -7,6 +7,7 @@ from typing import List
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from tfx import v1 as tfx  # noqa: E402
+from tfx.dsl.components.base import base_node  # noqa: E402
 
 from components.anomalies_gate.component import AnomaliesGate  # noqa: E402
 from components.example_gen.component import UnirecExampleGen  # noqa: E402
@@ -20,7 +21,7 @@ PREPROCESSING_MODULE = os.path.join(_MODELS_DIR, "transform", "preprocessing.py"
 RETRIEVAL_TRAINER_MODULE = os.path.join(_MODELS_DIR, "retrieval", "trainer_module.py")
 
 
-def create_components(config: PipelineConfig) -> List[tfx.dsl.components.base.base_node.BaseNode]:
+def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     example_gen = UnirecExampleGen(
         dataset=json.dumps(config.dataset, sort_keys=True),
         split=json.dumps(dataclasses.asdict(config.examples.split), sort_keys=True),

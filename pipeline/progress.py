@@ -12,6 +12,9 @@ from typing import Dict, List, Optional, TextIO
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
 _CACHED = "A cached execution %d is used."
+# TFX 1.16 warns about its own input-resolution queries on every component.
+_KNOWN_NOISE = ("ArtifactQuery.property_predicate is not supported.",
+                "ContextQuery.property_predicate is not supported.")
 
 
 class ComponentProgress(logging.Handler):
@@ -61,4 +64,5 @@ def attach(progress: ComponentProgress) -> None:
     logger.propagate = False
     warnings_handler = logging.StreamHandler(sys.stderr)
     warnings_handler.setLevel(logging.WARNING)
+    warnings_handler.addFilter(lambda record: record.msg not in _KNOWN_NOISE)
     logger.handlers = [progress, warnings_handler]

@@ -7,7 +7,8 @@ pipeline and names every anomaly.
 import os
 from typing import List
 
-import tensorflow_data_validation as tfdv
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
@@ -19,7 +20,8 @@ def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
     problems = []
     for split in split_names:
         path = os.path.join(anomalies_uri, f"Split-{split}", _ANOMALIES_FILE)
-        anomalies = tfdv.load_anomalies_binary(path)
+        with tf.io.gfile.GFile(path, "rb") as f:
+            anomalies = anomalies_pb2.Anomalies.FromString(f.read())
         for feature, info in sorted(anomalies.anomaly_info.items()):
             problems.append(f"split '{split}', feature '{feature}': {info.description}")
         if anomalies.HasField("dataset_anomaly_info"):

@@ -1,0 +1,1 @@
+"""UnirecExampleGen: a dataset in, train/eval/candidates tf.Examples out."""

@@ -1,0 +1,206 @@
+"""Training rows from a Dataset: train and eval interactions with features and
+history, one candidate row per catalogue item, and their tf.Example encoding."""
+import dataclasses
+import numbers
+import os
+from typing import Any, Dict, Iterable, List, Mapping
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from components.datasets.contract import Dataset
+from models import features
+
+SPLIT_METHODS = ("temporal", "random")
+# Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
+_FLOOR_TOLERANCE = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """How interactions are divided between train and eval.
+
+    method: "temporal" sends each user's last `eval_fraction` of interactions (by
+    time) to eval, "random" a seeded random `eval_fraction` of them; the count is
+    floored and every user keeps at least one train interaction.
+    holdout_item_fraction: a seeded share of the catalogue kept out of train
+    entirely; all interactions with these items go to eval.
+    """
+    method: str = "temporal"
+    eval_fraction: float = 0.2
+    seed: int = 0
+    holdout_item_fraction: float = 0.0
+
+    def __post_init__(self):
+        if self.method not in SPLIT_METHODS:
+            raise ValueError(f"split method must be one of {SPLIT_METHODS}, got {self.method!r}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if not 0.0 <= self.holdout_item_fraction < 1.0:
+            raise ValueError(f"holdout_item_fraction must be in [0, 1), "
+                             f"got {self.holdout_item_fraction}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """Rows by split name (train, eval, candidates) and the items held out of train."""
+    splits: Dict[str, List[Dict[str, Any]]]
+    holdout_item_ids: List[str]
+
+
+def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
+                   history_length: int = 10) -> Examples:
+    """Splits the interactions and flattens them with their features into rows.
+
+    history_item_ids holds the user's previous `history_length` train
+    interactions strictly before the row's timestamp, most recent first (equal
+    timestamps ordered as in the source), so no split leaks eval items into it.
+    """
+    if history_length < 0:
+        raise ValueError(f"history_length must be >= 0, got {history_length}")
+    interactions = dataset.interactions
+    rng = np.random.default_rng(split.seed)
+    holdout_ids = _holdout_items(rng, dataset.items[features.ITEM_ID].to_numpy(),
+                                 split.holdout_item_fraction)
+    user_codes = pd.factorize(interactions[features.USER_ID])[0]
+    timestamps = interactions[features.TIMESTAMP].to_numpy()
+    # Positions in (user, time, source order) order.
+    order = np.lexsort((np.arange(len(interactions)), timestamps, user_codes))
+    is_eval = interactions[features.ITEM_ID].isin(holdout_ids).to_numpy()
+    is_eval |= _eval_interactions(rng, split, user_codes, order, is_eval)
+    history_items, history_end, history_size = _histories(
+        interactions[features.ITEM_ID].to_numpy(), user_codes, timestamps, order, ~is_eval,
+        history_length)
+
+    item_rows = _item_features(dataset)
+    user_rows = _user_features(dataset)
+    columns = [interactions[c].tolist() for c in (features.USER_ID, features.ITEM_ID,
+                                                   features.TIMESTAMP)]
+    ratings = interactions[features.RATING].tolist() if dataset.has_ratings else None
+    train, evaluation = [], []
+    for index, (user_id, item_id, timestamp) in enumerate(zip(*columns)):
+        row = {features.USER_ID: user_id, features.ITEM_ID: item_id,
+               features.TIMESTAMP: timestamp}
+        if ratings is not None:
+            row[features.RATING] = ratings[index]
+        row.update(_copy_item_features(item_rows[item_id]))
+        row.update(user_rows[user_id])
+        end, size = history_end[index], history_size[index]
+        row[features.HISTORY_ITEM_IDS] = history_items[end - size:end][::-1].tolist()
+        (evaluation if is_eval[index] else train).append(row)
+
+    candidates = [{features.ITEM_ID: item_id, **_copy_item_features(item_rows[item_id])}
+                  for item_id in dataset.items[features.ITEM_ID]]
+    return Examples(splits={features.TRAIN_SPLIT: train, features.EVAL_SPLIT: evaluation,
+                            features.CANDIDATES_SPLIT: candidates},
+                    holdout_item_ids=holdout_ids)
+
+
+def _holdout_items(rng: np.random.Generator, item_ids: np.ndarray, fraction: float) -> List[str]:
+    count = int(round(fraction * len(item_ids)))
+    return sorted(item_ids[rng.choice(len(item_ids), size=count, replace=False)].tolist())
+
+
+def _eval_interactions(rng: np.random.Generator, split: SplitConfig, user_codes: np.ndarray,
+                       order: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """Which interactions the split sends to eval, among those not `excluded`."""
+    positions = order[~excluded[order]]  # by user, then time
+    users = user_codes[positions]
+    per_user = np.bincount(users)
+    first = np.concatenate([[0], np.cumsum(per_user)[:-1]])
+    count = per_user[users]
+    num_eval = np.minimum(np.floor(split.eval_fraction * count + _FLOOR_TOLERANCE), count - 1)
+    if split.method == "temporal":
+        rank_from_end = count - 1 - (np.arange(len(positions)) - first[users])
+        chosen = rank_from_end < num_eval
+    else:
+        shuffled = np.lexsort((rng.random(len(positions)), users))
+        random_rank = np.empty(len(positions), dtype=np.int64)
+        random_rank[shuffled] = np.arange(len(positions)) - first[users[shuffled]]
+        chosen = random_rank < num_eval
+    is_eval = np.zeros(len(user_codes), dtype=bool)
+    is_eval[positions[chosen]] = True
+    return is_eval
+
+
+def _histories(item_ids: np.ndarray, user_codes: np.ndarray, timestamps: np.ndarray,
+               order: np.ndarray, is_train: np.ndarray, history_length: int):
+    """The train item ids in (user, time) order, and for each interaction the end and
+    length of its history slice in them."""
+    sorted_users, sorted_times = user_codes[order], timestamps[order]
+    sorted_train = is_train[order]
+    train_before = np.cumsum(sorted_train) - sorted_train  # train rows earlier in the order
+    starts_group = np.ones(len(order), dtype=bool)
+    starts_group[1:] = ((sorted_users[1:] != sorted_users[:-1])
+                        | (sorted_times[1:] != sorted_times[:-1]))
+    starts_user = np.ones(len(order), dtype=bool)
+    starts_user[1:] = sorted_users[1:] != sorted_users[:-1]
+    # Ties in time see only what precedes their whole (user, timestamp) group.
+    end = train_before[np.flatnonzero(starts_group)[np.cumsum(starts_group) - 1]]
+    user_start = train_before[np.flatnonzero(starts_user)[np.cumsum(starts_user) - 1]]
+    size = np.minimum(end - user_start, history_length)
+    history_end, history_size = np.empty_like(end), np.empty_like(size)
+    history_end[order], history_size[order] = end, size
+    return item_ids[order][sorted_train], history_end, history_size
+
+
+def _item_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
+    """Item id -> item_text (text fields joined), item_tags (tag fields merged) and
+    item_<numeric> of that item."""
+    items = dataset.items
+    text_columns = [items[f].tolist() for f in dataset.item_text_fields]
+    tag_columns = [items[f].tolist() for f in dataset.item_tag_fields]
+    numeric_columns = {features.item_numeric_feature_name(f): items[f].tolist()
+                       for f in dataset.item_numeric_fields}
+    by_id = {}
+    for i, item_id in enumerate(items[features.ITEM_ID]):
+        tags = dict.fromkeys(tag for column in tag_columns for tag in column[i])
+        by_id[item_id] = {
+            features.ITEM_TEXT: ". ".join(column[i] for column in text_columns if column[i]),
+            features.ITEM_TAGS: list(tags),
+            **{name: values[i] for name, values in numeric_columns.items()},
+        }
+    return by_id
+
+
+def _copy_item_features(item_features: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy whose tag list is the row's own."""
+    return {**item_features, features.ITEM_TAGS: list(item_features[features.ITEM_TAGS])}
+
+
+def _user_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
+    """User id -> user_<field> of that user."""
+    fields = dataset.user_categorical_fields + dataset.user_numeric_fields
+    columns = {features.user_feature_name(f): dataset.users[f].tolist() for f in fields}
+    return {user_id: {name: values[i] for name, values in columns.items()}
+            for i, user_id in enumerate(dataset.users[features.USER_ID])}
+
+
+def to_tf_example(row: Mapping[str, Any]) -> tf.train.Example:
+    """str and lists of str -> bytes_list (UTF-8), int -> int64_list, float -> float_list."""
+    return tf.train.Example(features=tf.train.Features(
+        feature={name: _feature(name, value) for name, value in row.items()}))
+
+
+def _feature(name: str, value: Any) -> tf.train.Feature:
+    if isinstance(value, str):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[v.encode("utf-8") for v in value]))
+    if isinstance(value, numbers.Integral):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+    if isinstance(value, numbers.Real):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+    raise TypeError(f"feature {name!r}: cannot encode {type(value).__name__} {value!r}")
+
+
+def write_tfrecord_gz(rows: Iterable[Mapping[str, Any]], path: str) -> None:
+    """Writes the rows as GZIP-compressed TFRecords of tf.Examples, creating the folder."""
+    folder = os.path.dirname(path)
+    if folder:
+        tf.io.gfile.makedirs(folder)
+    with tf.io.TFRecordWriter(path, options=tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for row in rows:
+            w.write(to_tf_example(row).SerializeToString())
