@@ -1,5 +1,7 @@
 """The `unirec` command line."""
 import argparse
+import contextlib
+import io
 import os
 import sys
 import warnings
@@ -51,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline import pipeline as pipeline_lib
     from pipeline import progress, run_summary
 
+    # TFX pip-installs each module file's wheel into a temporary folder per run.
+    os.environ.setdefault("PIP_QUIET", "1")
     print(f"Pipeline {config.pipeline_name!r} on dataset {config.dataset.get('name')!r}; "
           f"output under {config.output_dir}")
     tracker = progress.ComponentProgress()
@@ -58,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config))
+    # TFX packages the module files with setuptools, which chats on stdout.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        tfx_pipeline = pipeline_lib.create_pipeline(config)
+    tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
 
     print("\n" + tracker.table())
     summary = run_summary.read(config.metadata_path)
@@ -90,10 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                             help="override a config value, e.g. --set retrieval.epochs=3")
     run_parser.set_defaults(handler=run)
+
+    serve_parser = commands.add_parser(
+        "serve", add_help=False,
+        help="serve pushed models over TF Serving's REST and gRPC APIs "
+             "(tensorflow_model_server's flags; --help for the list)")
+    serve_parser.set_defaults(handler=None)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from serving import cli as serving_cli
+
+        return serving_cli.main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

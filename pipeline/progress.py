@@ -12,17 +12,18 @@ from typing import Dict, List, Optional, TextIO
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
 _CACHED = "A cached execution %d is used."
-# TFX 1.16 warns about its own input-resolution queries on every component.
+# Warnings that TFX 1.16 and TFT print on every run and that need no action.
 _KNOWN_NOISE = ("ArtifactQuery.property_predicate is not supported.",
-                "ContextQuery.property_predicate is not supported.")
+                "ContextQuery.property_predicate is not supported.",
+                "Tables initialized inside a tf.function")
 
 
 class ComponentProgress(logging.Handler):
     """Collects per-component wall times from the LocalDagRunner's log records."""
 
-    def __init__(self, stream: TextIO = sys.stdout):
+    def __init__(self, stream: Optional[TextIO] = None):
         super().__init__(level=logging.INFO)
-        self.stream = stream
+        self.stream = stream or sys.stdout
         self.started_at = time.monotonic()
         self.rows: List[Dict] = []
         self._current: Optional[Dict] = None
@@ -64,5 +65,8 @@ def attach(progress: ComponentProgress) -> None:
     logger.propagate = False
     warnings_handler = logging.StreamHandler(sys.stderr)
     warnings_handler.setLevel(logging.WARNING)
-    warnings_handler.addFilter(lambda record: record.msg not in _KNOWN_NOISE)
+    warnings_handler.addFilter(
+        lambda record: not str(record.msg).startswith(_KNOWN_NOISE))
     logger.handlers = [progress, warnings_handler]
+    # Beam's TFRecord writer suggests python-snappy for a faster checksum on every run.
+    logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
