@@ -61,3 +61,16 @@ def test_rerun_with_unchanged_inputs_is_fully_cached(finished_run, capsys):
     ran = [line for line in output.splitlines() if " ran " in line]
     assert ran == [], f"components ran again instead of coming from the cache: {ran}"
     assert "reused from cache" in output
+
+
+def test_crippled_model_is_not_blessed_nor_pushed(finished_run, capsys):
+    """An untrained model (zero epochs) must lose to popularity and stay unpushed."""
+    config_path = os.path.join(os.path.dirname(finished_run.output_dir), "config.yaml")
+    pushed_before = sorted(os.listdir(os.path.join(finished_run.serving_root, "retrieval")))
+    assert cli.main(["run", "--config", config_path, "--set", "retrieval.epochs=0"]) == 0
+    output = capsys.readouterr().out
+    assert "NOT blessed" in output and "No model was pushed" in output
+    summary = run_summary.read(finished_run.metadata_path)
+    assert summary.pushed_model_dir is None
+    assert not summary.evaluation["blessing"]["blessed"]
+    assert sorted(os.listdir(os.path.join(finished_run.serving_root, "retrieval"))) == pushed_before
