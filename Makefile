@@ -28,12 +28,14 @@ venv: $(VENV_STAMP)
 
 # Python 3.10 is required: TFX 1.16 is the newest TFX that runs on glibc 2.36.
 $(VENV_STAMP):
-	@py=$$(command -v python3.10 || true); \
-	if [ -z "$$py" ] && command -v pyenv >/dev/null; then \
-	  prefix=$$(pyenv versions --bare | grep '^3\.10\.' | tail -n1 | xargs -r pyenv prefix 2>/dev/null); \
-	  [ -n "$$prefix" ] && py="$$prefix/bin/python3.10"; \
-	fi; \
-	if [ -z "$$py" ] || ! "$$py" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	@py=""; \
+	for candidate in "$$(command -v python3.10)" \
+	    "$$(command -v pyenv >/dev/null && pyenv versions --bare | grep '^3\.10\.' | tail -n1 | xargs -r pyenv prefix 2>/dev/null)/bin/python3.10"; do \
+	  if [ -x "$$candidate" ] && "$$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	    py="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$py" ]; then \
 	  echo "error: tfx-unirec needs CPython 3.10 (TFX 1.16). Install it, e.g. 'pyenv install 3.10' or your OS package python3.10, and put python3.10 on PATH." >&2; \
 	  exit 1; \
 	fi; \
