@@ -1,7 +1,6 @@
 """The `unirec` command line."""
 import argparse
 import contextlib
-import io
 import os
 import sys
 import warnings
@@ -39,6 +38,36 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
+@contextlib.contextmanager
+def _silenced_output_fds():
+    """Sends file descriptors 1 and 2 (subprocesses included) to /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def compile_quietly(tfx_pipeline):
+    """The pipeline IR, built without setuptools' page of output per module file.
+
+    Compiling packages each module file into a wheel in a `setup.py bdist_wheel`
+    subprocess; this is LocalDagRunner.run's own first step (TFX 1.16).
+    """
+    from tfx.orchestration.portable import tfx_runner
+
+    with _silenced_output_fds():
+        return tfx_runner._make_pipeline_proto(tfx_pipeline)  # pylint: disable=protected-access
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline import config as config_lib
 
@@ -62,10 +91,8 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    # TFX packages the module files with setuptools, which chats on stdout.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        tfx_pipeline = pipeline_lib.create_pipeline(config)
-    tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+    tfx.orchestration.LocalDagRunner().run_with_ir(
+        compile_quietly(pipeline_lib.create_pipeline(config)))
 
     print("\n" + tracker.table())
     summary = run_summary.read(config.metadata_path)
