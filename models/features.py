@@ -17,6 +17,10 @@ ITEM_TEXT = "item_text"
 ITEM_TAGS = "item_tags"
 ITEM_PREFIX = "item_"
 
+# Not in the examples: the item's sentence embedding from the text encoder,
+# added by the trainer (training) or computed from item_text (serving).
+ITEM_TEXT_EMBEDDING = "item_text_embedding"
+
 # User features: user_<field>; strings are categorical, numbers are numeric.
 USER_PREFIX = "user_"
 

@@ -32,6 +32,14 @@ class RetrievalSettings(Hyperparameters):
 
 
 @dataclasses.dataclass
+class TextEncoderSettings:
+    # A Hugging Face BERT folder, a keras-hub preset name, or "" for the bundled
+    # all-MiniLM-L6-v2 weights (offline).
+    checkpoint: str = ""
+    sequence_length: int = 64
+
+
+@dataclasses.dataclass
 class EvaluationSettings:
     cutoffs: List[int] = dataclasses.field(default_factory=lambda: [10, 20, 50, 100])
     metric: str = "ndcg@10"
@@ -47,6 +55,7 @@ class PipelineConfig:
     dataset: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "synthetic"})
     examples: ExampleSettings = dataclasses.field(default_factory=ExampleSettings)
     retrieval: RetrievalSettings = dataclasses.field(default_factory=RetrievalSettings)
+    text_encoder: TextEncoderSettings = dataclasses.field(default_factory=TextEncoderSettings)
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)
     enable_cache: bool = True
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
@@ -84,6 +93,7 @@ _NESTED = {
     "SplitSettings": SplitSettings,
     "ExampleSettings": ExampleSettings,
     "RetrievalSettings": RetrievalSettings,
+    "TextEncoderSettings": TextEncoderSettings,
     "EvaluationSettings": EvaluationSettings,
 }
 
@@ -129,6 +139,10 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
         raw["dataset"] = _resolve_dataset_paths(raw["dataset"], os.getcwd())
     config = _build(PipelineConfig, raw, os.path.basename(path))
     config.output_dir = os.path.abspath(config.output_dir)
+    # A checkpoint naming a folder beside the config is a path; otherwise a preset name.
+    checkpoint = os.path.join(os.path.dirname(os.path.abspath(path)), config.text_encoder.checkpoint)
+    if config.text_encoder.checkpoint and os.path.isdir(checkpoint):
+        config.text_encoder.checkpoint = checkpoint
     return config
 
 

@@ -13,7 +13,8 @@ from components.anomalies_gate.component import AnomaliesGate  # noqa: E402
 from components.example_gen.component import UnirecExampleGen  # noqa: E402
 from components.example_gen.fingerprint import source_fingerprint  # noqa: E402
 from components.retrieval_evaluator.component import RetrievalEvaluator  # noqa: E402
-from models import features  # noqa: E402
+from components.text_encoder.component import TextEncoder  # noqa: E402
+from models import features, registry  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 _MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
@@ -47,11 +48,18 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     transform.add_upstream_node(anomalies_gate)
 
     retrieval = config.retrieval
+    text_components = []
+    if registry.get(retrieval.family).uses_text:
+        text_encoder = TextEncoder(checkpoint=config.text_encoder.checkpoint,
+                                   sequence_length=config.text_encoder.sequence_length)
+        text_components.append(text_encoder)
     trainer = tfx.components.Trainer(
         module_file=RETRIEVAL_TRAINER_MODULE,
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        # The pretrained text encoder: transfer learning is what base_model is for.
+        base_model=text_components[0].outputs["model"] if text_components else None,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={"retrieval": retrieval.to_dict()})
@@ -67,7 +75,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=os.path.join(config.serving_root, retrieval.model_name))))
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, trainer, evaluator, pusher]
+            transform, *text_components, trainer, evaluator, pusher]
 
 
 def create_pipeline(config: PipelineConfig,

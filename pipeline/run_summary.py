@@ -43,8 +43,18 @@ def read(metadata_path: str) -> RunSummary:
 def format_metrics(evaluation: Dict, names=("recall@10", "ndcg@10", "hitrate@10", "recall@100", "mrr")) -> str:
     """A table of a few metrics: the model beside each baseline."""
     rows = evaluation["metrics"]
+    has_cold = any("cold" in values for values in rows.values())
     header = f"{'':<12}" + "".join(f"{name:>12}" for name in names)
+    if has_cold:
+        header += f"{'cold_rec@20':>13}"
     lines = [header]
     for model_name, values in rows.items():
-        lines.append(f"{model_name:<12}" + "".join(f"{values[n]:>12.4f}" for n in names))
+        line = f"{model_name:<12}" + "".join(f"{values[n]:>12.4f}" for n in names)
+        if has_cold:
+            cold = values.get("cold")
+            line += f"{cold['cold_recall@20']:>13.4f}" if cold else f"{'cannot':>13}"
+        lines.append(line)
+    if has_cold:
+        lines.append("cold_rec@20: Recall@20 ranking only the items held out of training; "
+                     "'cannot' = the scores do not tell unseen items apart (no content features).")
     return "\n".join(lines)

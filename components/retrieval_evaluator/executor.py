@@ -2,15 +2,17 @@
 import json
 import logging
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  models that read text tokenise in-graph
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components.example_gen import executor as example_gen_executor
 from components.retrieval_evaluator import data as data_lib
 from components.retrieval_evaluator import metrics as metrics_lib
 
@@ -46,6 +48,31 @@ def model_scores(model, evaluation: data_lib.EvaluationData) -> np.ndarray:
     return queries @ candidates.T
 
 
+def cold_item_metrics(scores: np.ndarray, evaluation: data_lib.EvaluationData,
+                      cold_items: np.ndarray, k: int = 20) -> Optional[Dict[str, float]]:
+    """Recall@k and NDCG@k ranking only the held-out items, for users who chose some.
+
+    None when the scores cannot tell the cold items apart (e.g. id-only models,
+    for which every unseen item is the same out-of-vocabulary id).
+    """
+    cold_scores = scores[:, cold_items]
+    if np.allclose(cold_scores, cold_scores[:, :1]):
+        return None
+    column_of = {item: column for column, item in enumerate(cold_items)}
+    rows, relevant = [], []
+    for row, items in enumerate(evaluation.eval_items):
+        cold = {column_of[i] for i in items if i in column_of}
+        if cold:
+            rows.append(row)
+            relevant.append(cold)
+    if not rows:
+        return None
+    ranked = metrics_lib.top_k_indices(cold_scores[rows], k)
+    result = metrics_lib.ranking_metrics(ranked, relevant, [k], len(cold_items))
+    return {f"cold_recall@{k}": result[f"recall@{k}"], f"cold_ndcg@{k}": result[f"ndcg@{k}"],
+            "cold_users": len(rows)}
+
+
 def popularity_scores(evaluation: data_lib.EvaluationData) -> np.ndarray:
     counts = evaluation.train_item_counts.astype(np.float64)
     return np.broadcast_to(counts, (len(evaluation.user_ids), len(counts)))
@@ -66,16 +93,24 @@ def decide_blessing(model_metrics: Dict[str, float], baseline_metrics: Dict[str,
 
 
 def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
-             baselines: List[str]) -> Dict[str, Dict[str, float]]:
-    """Metrics of the model and of each baseline on the same users and items."""
+             baselines: List[str], cold_item_ids=()) -> Dict[str, Dict[str, float]]:
+    """Metrics of the model and of each baseline on the same users and items.
+
+    With held-out (cold) items, each also gets a `cold` entry: its ranking of
+    the cold items alone, or None when it cannot rank them.
+    """
     max_k = max(cutoffs)
     num_items = len(evaluation.item_ids)
+    index_of = {item: index for index, item in enumerate(evaluation.item_ids)}
+    cold_items = np.array(sorted(index_of[i] for i in cold_item_ids if i in index_of), np.int64)
     results = {}
     for name, scores in [("model", model_scores(model, evaluation))] + [
             (baseline, BASELINES[baseline](evaluation)) for baseline in baselines]:
         ranked = rank_excluding_train(scores, evaluation.train_items, max_k)
         results[name] = metrics_lib.ranking_metrics(
             ranked, evaluation.eval_items, cutoffs, num_items)
+        if len(cold_items):
+            results[name]["cold"] = cold_item_metrics(scores, evaluation, cold_items)
     return results
 
 
@@ -96,7 +131,8 @@ class Executor(base_executor.BaseExecutor):
             signature_input_specs(model.signatures["query_embedding"]),
             signature_input_specs(model.signatures["candidate_embedding"]),
             exec_properties["history_length"])
-        results = evaluate(model, evaluation, cutoffs, [baseline])
+        cold_item_ids = [i.encode() for i in example_gen_executor.holdout_item_ids(examples.uri)]
+        results = evaluate(model, evaluation, cutoffs, [baseline], cold_item_ids)
         blessing = decide_blessing(results["model"], results[baseline], metric,
                                    exec_properties["min_relative_improvement"])
         blessing["baseline"] = baseline

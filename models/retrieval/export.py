@@ -1,15 +1,17 @@
 """The serving SavedModel of the retrieval model.
 
-It holds the Transform graph (vocabularies travel as assets), both towers and
-a BruteForce index over the whole catalogue, and takes raw features:
+It holds the Transform graph (vocabularies travel as assets), both towers, the
+text encoder when the family reads text, and a BruteForce index over the whole
+catalogue. It takes raw features:
 - `serving_default` / `retrieve`: user features -> top-k `item_ids`, `scores`
 - `query_embedding`: user features -> `embedding`
-- `candidate_embedding`: item features -> `embedding`
+- `candidate_embedding`: item features -> `embedding` (a new item is embedded
+  from its text: nothing about it needs to have been seen in training)
 Scalar features are `[batch]` tensors; list features such as the history are
 `[batch, length]`, padded with "".
 """
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -18,7 +20,8 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_recommenders as tfrs  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
-from models import features, towers  # noqa: E402
+from models import features  # noqa: E402
+from models.catalogue import Catalogue  # noqa: E402
 from models.retrieval import training  # noqa: E402
 from models.retrieval.hparams import Hyperparameters  # noqa: E402
 
@@ -43,50 +46,51 @@ def to_raw_features(inputs: Dict[str, tf.Tensor], raw_feature_spec) -> Dict[str,
     return raw
 
 
+def candidate_embeddings(model, catalogue: Catalogue, tft_layer) -> np.ndarray:
+    """Embeddings of every catalogue item, from precomputed text embeddings."""
+    transformed = tft_layer(catalogue.raw_features)
+    if catalogue.text_embeddings is not None:
+        transformed[features.ITEM_TEXT_EMBEDDING] = tf.constant(catalogue.text_embeddings)
+    return model.candidate_tower(transformed).numpy()
+
+
 class RetrievalServingModule(tf.Module):
 
     def __init__(self, model, tft_output: tft.TFTransformOutput, hparams: Hyperparameters,
-                 candidate_ids: np.ndarray, candidate_embeddings: np.ndarray):
+                 catalogue: Catalogue, text_encoder=None):
         super().__init__()
         self.tft_layer = tft_output.transform_features_layer()
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
-        self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(hparams.top_k, len(candidate_ids)))
-        self.index.index(tf.constant(candidate_embeddings), tf.constant(candidate_ids))
+        self.text_encoder = text_encoder
+        self.index = tfrs.layers.factorized_top_k.BruteForce(
+            k=min(hparams.top_k, len(catalogue.item_ids)))
+        self.index.index(tf.constant(candidate_embeddings(model, catalogue, self.tft_layer)),
+                         tf.constant(catalogue.item_ids))
         self._raw_spec = tft_output.raw_feature_spec()
 
     def embed_queries(self, inputs):
         return self.query_tower(self.tft_layer(to_raw_features(inputs, self._raw_spec)))
 
     def embed_candidates(self, inputs):
-        return self.candidate_tower(self.tft_layer(to_raw_features(inputs, self._raw_spec)))
+        transformed = self.tft_layer(to_raw_features(inputs, self._raw_spec))
+        if self.text_encoder is not None:
+            transformed[features.ITEM_TEXT_EMBEDDING] = self.text_encoder.serve(
+                inputs[features.ITEM_TEXT])["embedding"]
+        return self.candidate_tower(transformed)
 
     def retrieve(self, inputs):
         scores, item_ids = self.index(self.embed_queries(inputs))
         return {"item_ids": item_ids, "scores": scores}
 
 
-def candidate_embeddings(model, candidate_patterns, tft_output, hparams):
-    """(raw item ids, embeddings) of every item in the candidates split."""
-    names = towers.raw_features_for(hparams.candidate_features)
-    if features.ITEM_ID not in names:
-        names.append(features.ITEM_ID)
-    tft_layer = tft_output.transform_features_layer()
-    ids, embeddings = [], []
-    for raw in training.read_raw_examples(
-            candidate_patterns, training.raw_spec_for(tft_output, names), 4096):
-        ids.append(tf.reshape(raw[features.ITEM_ID], [-1]).numpy())
-        embeddings.append(model.candidate_tower(tft_layer(raw)).numpy())
-    return np.concatenate(ids), np.concatenate(embeddings)
-
-
-def export_serving_model(model, tft_output, hparams, candidate_patterns, export_dir: str) -> None:
-    ids, embeddings = candidate_embeddings(model, candidate_patterns, tft_output, hparams)
-    module = RetrievalServingModule(model, tft_output, hparams, ids, embeddings)
+def export_serving_model(model, tft_output: tft.TFTransformOutput, hparams: Hyperparameters,
+                         catalogue: Catalogue, export_dir: str, text_encoder=None) -> None:
+    module = RetrievalServingModule(model, tft_output, hparams, catalogue, text_encoder)
     raw_spec = tft_output.raw_feature_spec()
-    query_specs = serving_input_specs(raw_spec, towers.raw_features_for(hparams.query_features))
+    query_specs = serving_input_specs(raw_spec, training.query_raw_features(hparams, raw_spec))
     candidate_specs = serving_input_specs(
-        raw_spec, towers.raw_features_for(hparams.candidate_features))
+        raw_spec, training.candidate_raw_features(hparams, raw_spec))
 
     module.retrieve_fn = tf.function(module.retrieve, input_signature=[query_specs])
     module.query_embedding_fn = tf.function(

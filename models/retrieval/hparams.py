@@ -1,13 +1,12 @@
 """Hyperparameters of the retrieval model (no TensorFlow import: the config reads it)."""
 import dataclasses
-from typing import List
+
+from models import registry
 
 
 @dataclasses.dataclass
 class Hyperparameters:
-    # Feature blocks of each tower, see models/towers.py.
-    query_features: List[str] = dataclasses.field(default_factory=lambda: ["user_id", "history"])
-    candidate_features: List[str] = dataclasses.field(default_factory=lambda: ["item_id"])
+    family: str = "cf"  # see models/registry.py
     embedding_dim: int = 64
     epochs: int = 5
     batch_size: int = 1024
@@ -15,6 +14,10 @@ class Hyperparameters:
     temperature: float = 0.1
     top_k: int = 100
     seed: int = 0
+    text_batch_size: int = 256
+
+    def __post_init__(self):
+        registry.get(self.family)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(Hyperparameters)}

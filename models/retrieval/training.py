@@ -1,11 +1,12 @@
 """Input pipelines and the training loop of the retrieval model.
 
 The Trainer reads raw examples and applies the Transform graph itself (the
-TFT layer), so the same graph runs in training, evaluation and serving.
+TFT layer), so the same graph runs in training, evaluation and serving. Item
+text embeddings are computed once per distinct text and looked up by item id.
 """
 import os
 import sys
-from typing import Dict, Sequence
+from typing import Dict, List, Optional, Sequence
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -14,10 +15,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras  # noqa: E402
 
-from models import features, towers  # noqa: E402
+from models import features, registry, towers  # noqa: E402
 from models.retrieval.hparams import Hyperparameters  # noqa: E402
 from models.retrieval.model import SAMPLING_PROBABILITY, RetrievalModel  # noqa: E402
-from models.transform import preprocessing  # noqa: E402
 
 
 def read_raw_examples(file_patterns: Sequence[str], feature_spec: Dict[str, tf.io.FixedLenFeature],
@@ -34,18 +34,12 @@ def read_raw_examples(file_patterns: Sequence[str], feature_spec: Dict[str, tf.i
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def raw_spec_for(tft_output: tft.TFTransformOutput, names: Sequence[str]):
-    spec = tft_output.raw_feature_spec()
-    return {name: spec[name] for name in names}
+def query_raw_features(hparams: Hyperparameters, raw_feature_spec) -> List[str]:
+    return towers.raw_features_for(registry.get(hparams.family).query_blocks, raw_feature_spec)
 
 
-def vocab_sizes(tft_output: tft.TFTransformOutput) -> Dict[str, int]:
-    """Embedding table sizes of the id features, OOV bucket included."""
-    return {
-        name: tft_output.vocabulary_size_by_name(vocab) + preprocessing.NUM_OOV_BUCKETS
-        for name, vocab in ((features.USER_ID, preprocessing.USER_ID_VOCAB),
-                            (features.ITEM_ID, preprocessing.ITEM_ID_VOCAB))
-    }
+def candidate_raw_features(hparams: Hyperparameters, raw_feature_spec) -> List[str]:
+    return towers.raw_features_for(registry.get(hparams.family).candidate_blocks, raw_feature_spec)
 
 
 def item_sampling_probabilities(transformed: tf.data.Dataset, num_items: int) -> np.ndarray:
@@ -56,51 +50,59 @@ def item_sampling_probabilities(transformed: tf.data.Dataset, num_items: int) ->
     return (counts / max(counts.sum(), 1.0)).astype(np.float32)
 
 
-def training_dataset(file_patterns, tft_output, hparams: Hyperparameters,
+def training_dataset(file_patterns, tft_output: tft.TFTransformOutput, hparams: Hyperparameters,
+                     item_text_table: Optional[np.ndarray] = None,
                      shuffle_seed=None) -> tf.data.Dataset:
     """Transformed batches holding what both towers read plus the item id."""
-    names = towers.raw_features_for(
-        [*hparams.query_features, *hparams.candidate_features])
+    raw_spec = tft_output.raw_feature_spec()
+    names = list(dict.fromkeys([features.ITEM_ID, *query_raw_features(hparams, raw_spec),
+                                *candidate_raw_features(hparams, raw_spec)]))
     tft_layer = tft_output.transform_features_layer()
-    raw = read_raw_examples(file_patterns, raw_spec_for(tft_output, names),
+    raw = read_raw_examples(file_patterns, {n: raw_spec[n] for n in names},
                             hparams.batch_size, shuffle_seed)
-    return raw.map(tft_layer, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = raw.map(tft_layer, num_parallel_calls=tf.data.AUTOTUNE)
+    if item_text_table is not None:
+        table = tf.constant(item_text_table)
+
+        def add_text_embedding(batch):
+            return {**batch, features.ITEM_TEXT_EMBEDDING: tf.gather(table, batch[features.ITEM_ID])}
+
+        dataset = dataset.map(add_text_embedding)
+    return dataset
 
 
 def with_sampling_probability(dataset: tf.data.Dataset, probabilities: np.ndarray):
     table = tf.constant(probabilities)
-
-    def add(batch):
-        batch = dict(batch)
-        batch[SAMPLING_PROBABILITY] = tf.gather(table, batch[features.ITEM_ID])
-        return batch
-
-    return dataset.map(add)
+    return dataset.map(lambda batch: {
+        **batch, SAMPLING_PROBABILITY: tf.gather(table, batch[features.ITEM_ID])})
 
 
-def build_model(tft_output: tft.TFTransformOutput, hparams: Hyperparameters) -> RetrievalModel:
-    sizes = vocab_sizes(tft_output)
+def build_model(context: towers.TowerContext, hparams: Hyperparameters) -> RetrievalModel:
+    family = registry.get(hparams.family)
     return RetrievalModel(
-        towers.build_tower(hparams.query_features, sizes, hparams.embedding_dim, "query_tower"),
-        towers.build_tower(hparams.candidate_features, sizes, hparams.embedding_dim,
-                           "candidate_tower"),
+        towers.build_tower(family.query_blocks, context, "query_tower"),
+        towers.build_tower(family.candidate_blocks, context, "candidate_tower"),
         temperature=hparams.temperature)
 
 
 def train(train_patterns: Sequence[str], eval_patterns: Sequence[str],
           tft_output: tft.TFTransformOutput, hparams: Hyperparameters,
-          log_dir: str = None):
+          item_text_table: Optional[np.ndarray] = None, log_dir: Optional[str] = None):
     """Builds and fits the model; returns (model, keras History)."""
     tf_keras.utils.set_random_seed(hparams.seed)
-    train_data = training_dataset(train_patterns, tft_output, hparams,
+    context = towers.context_from_transform(
+        tft_output, hparams.embedding_dim, item_text_table,
+        id_dropout=registry.get(hparams.family).id_dropout)
+    train_data = training_dataset(train_patterns, tft_output, hparams, item_text_table,
                                   shuffle_seed=hparams.seed)
     probabilities = item_sampling_probabilities(
-        train_data, vocab_sizes(tft_output)[features.ITEM_ID])
+        train_data, context.vocab_sizes[features.ITEM_ID])
     train_data = with_sampling_probability(train_data, probabilities).prefetch(2)
     eval_data = with_sampling_probability(
-        training_dataset(eval_patterns, tft_output, hparams), probabilities).cache()
+        training_dataset(eval_patterns, tft_output, hparams, item_text_table),
+        probabilities).cache()
 
-    model = build_model(tft_output, hparams)
+    model = build_model(context, hparams)
     model.compile(optimizer=tf_keras.optimizers.Adagrad(hparams.learning_rate))
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
     history = model.fit(

@@ -1,0 +1,34 @@
+"""Ranking metrics of a fitted baseline on held-out interactions, training items excluded."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from components.retrieval_evaluator import metrics as metrics_lib
+from models.baselines.interface import Baseline
+
+_USER_BATCH = 1024
+
+
+def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
+             cutoffs: Sequence[int], items: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """metrics.ranking_metrics over the users with test interactions among `items`.
+
+    `items` (default: the whole catalogue) are the candidates ranked; a user's
+    training items are never recommended.
+    """
+    items = np.arange(train.shape[1]) if items is None else np.asarray(items)
+    train = sp.csr_matrix(train)[:, items]
+    test = sp.csr_matrix(test)[:, items]
+    users = np.flatnonzero(np.diff(test.indptr))
+    ranked = np.concatenate([
+        _top_k_unseen(baseline.score(batch)[:, items], train[batch], max(cutoffs))
+        for batch in np.array_split(users, max(1, -(-len(users) // _USER_BATCH)))])
+    relevant = [set(test.indices[test.indptr[u]:test.indptr[u + 1]]) for u in users]
+    return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(items))
+
+
+def _top_k_unseen(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
+    scores = scores.astype(np.float64, copy=True)
+    scores[seen.nonzero()] = -np.inf
+    return metrics_lib.top_k_indices(scores, k)

@@ -1,0 +1,51 @@
+"""The item catalogue (the candidates split) with its text embeddings, read once."""
+import dataclasses
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models import features
+from models.transform import preprocessing
+
+_ONE_BATCH = 1 << 24
+
+
+@dataclasses.dataclass
+class Catalogue:
+    item_ids: np.ndarray                 # raw ids (bytes), candidates-split order
+    raw_features: Dict[str, tf.Tensor]   # parsed raw features of every item, one batch
+    text_embeddings: Optional[np.ndarray] = None  # [items, text dim], same order
+
+
+def read_catalogue(file_patterns: Sequence[str], raw_feature_spec, names: Sequence[str],
+                   encoder=None, text_batch_size: int = 256) -> Catalogue:
+    """Reads the items; with an encoder, embeds each distinct item text once."""
+    names = list(dict.fromkeys([features.ITEM_ID, *names, *([features.ITEM_TEXT] if encoder else [])]))
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no candidate files match {list(file_patterns)}")
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(_ONE_BATCH)
+    raw = tf.io.parse_example(next(iter(records)), {n: raw_feature_spec[n] for n in names})
+    item_ids = tf.reshape(raw[features.ITEM_ID], [-1]).numpy()
+    text_embeddings = None
+    if encoder is not None:
+        from models.text_encoder import encode_texts
+
+        texts = [t.decode("utf-8") for t in tf.reshape(raw[features.ITEM_TEXT], [-1]).numpy()]
+        text_embeddings = encode_texts(encoder, texts, batch_size=text_batch_size)
+    return Catalogue(item_ids, raw, text_embeddings)
+
+
+def item_text_table(catalogue: Catalogue, tft_output: tft.TFTransformOutput) -> np.ndarray:
+    """Text embeddings by item vocabulary index; the OOV row (last) is zeros."""
+    vocabulary = tft_output.vocabulary_by_name(preprocessing.ITEM_ID_VOCAB)
+    row_of_item = {item: row for row, item in enumerate(catalogue.item_ids)}
+    dim = catalogue.text_embeddings.shape[1]
+    table = np.zeros((len(vocabulary) + preprocessing.NUM_OOV_BUCKETS, dim), np.float32)
+    for index, item in enumerate(vocabulary):
+        row = row_of_item.get(item)
+        if row is not None:
+            table[index] = catalogue.text_embeddings[row]
+    return table
