@@ -3,6 +3,8 @@ import dataclasses
 
 from models import registry
 
+OPTIMIZERS = ("adam", "adagrad")
+
 
 @dataclasses.dataclass
 class Hyperparameters:
@@ -10,7 +12,8 @@ class Hyperparameters:
     embedding_dim: int = 64
     epochs: int = 5
     batch_size: int = 1024
-    learning_rate: float = 0.1
+    optimizer: str = "adam"  # "adam" or "adagrad"
+    learning_rate: float = 0.01
     temperature: float = 0.1
     top_k: int = 100
     seed: int = 0
@@ -18,6 +21,8 @@ class Hyperparameters:
 
     def __post_init__(self):
         registry.get(self.family)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(Hyperparameters)}

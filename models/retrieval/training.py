@@ -103,7 +103,9 @@ def train(train_patterns: Sequence[str], eval_patterns: Sequence[str],
         probabilities).cache()
 
     model = build_model(context, hparams)
-    model.compile(optimizer=tf_keras.optimizers.Adagrad(hparams.learning_rate))
+    optimizer = {"adam": tf_keras.optimizers.Adam,
+                 "adagrad": tf_keras.optimizers.Adagrad}[hparams.optimizer]
+    model.compile(optimizer=optimizer(hparams.learning_rate))
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
     history = model.fit(
         train_data, validation_data=eval_data, epochs=hparams.epochs,
