@@ -1,6 +1,5 @@
 """The `unirec` command line."""
 import argparse
-import contextlib
 import os
 import sys
 import warnings
@@ -38,36 +37,6 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-@contextlib.contextmanager
-def _silenced_output_fds():
-    """Sends file descriptors 1 and 2 (subprocesses included) to /dev/null."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
-def compile_quietly(tfx_pipeline):
-    """The pipeline IR, built without setuptools' page of output per module file.
-
-    Compiling packages each module file into a wheel in a `setup.py bdist_wheel`
-    subprocess; this is LocalDagRunner.run's own first step (TFX 1.16).
-    """
-    from tfx.orchestration.portable import tfx_runner
-
-    with _silenced_output_fds():
-        return tfx_runner._make_pipeline_proto(tfx_pipeline)  # pylint: disable=protected-access
-
-
 def run(args: argparse.Namespace) -> int:
     from pipeline import config as config_lib
 
@@ -77,25 +46,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"unirec: {e}", file=sys.stderr)
         return 2
 
-    from tfx import v1 as tfx
+    from pipeline import local_run, run_summary
 
-    from pipeline import pipeline as pipeline_lib
-    from pipeline import progress, run_summary
-
-    # TFX pip-installs each module file's wheel into a temporary folder per run.
-    os.environ.setdefault("PIP_QUIET", "1")
     print(f"Pipeline {config.pipeline_name!r} on dataset {config.dataset.get('name')!r}; "
           f"output under {config.output_dir}")
-    tracker = progress.ComponentProgress()
-    progress.attach(tracker)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    tfx.orchestration.LocalDagRunner().run_with_ir(
-        compile_quietly(pipeline_lib.create_pipeline(config)))
-
-    print("\n" + tracker.table())
-    summary = run_summary.read(config.metadata_path)
+    summary = local_run.run_pipeline(config)
     if summary.evaluation:
         blessing = summary.evaluation["blessing"]
         print(f"\nRetrieval metrics on {summary.evaluation['num_users']} users, "

@@ -14,6 +14,7 @@ from components.retrieval_evaluator.executor import EVALUATION_FILE
 class RunSummary:
     pushed_model_dir: Optional[str]   # None when the model was not blessed
     evaluation: Optional[Dict]        # the RetrievalEvaluator report
+    component_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _latest(store, type_name: str):

@@ -184,3 +184,14 @@ def test_tf_example_round_trip(tmp_path):
 def test_tf_example_rejects_unknown_types():
     with pytest.raises(TypeError, match="'bad'"):
         examples.to_tf_example({"bad": {"a": 1}})
+
+
+def test_random_rows_split_takes_the_fraction_of_all_rows():
+    from components.datasets import synthetic
+    from components.example_gen.examples import SplitConfig, build_examples
+
+    dataset = synthetic.generate(num_users=50, num_items=80, num_interactions=1000, seed=2)
+    built = build_examples(dataset, SplitConfig(method="random_rows", eval_fraction=0.2, seed=1))
+    assert len(built.splits["eval"]) == 200
+    again = build_examples(dataset, SplitConfig(method="random_rows", eval_fraction=0.2, seed=1))
+    assert [r["item_id"] for r in again.splits["eval"]] == [r["item_id"] for r in built.splits["eval"]]

@@ -33,3 +33,23 @@ def test_perfect_ranking_scores_one():
     result = metrics.ranking_metrics(recommended, [{4, 1}], cutoffs=[2], num_items=5)
     assert result["ndcg@2"] == 1.0 and result["recall@2"] == 1.0 and result["map@2"] == 1.0
 
+
+
+def test_popularity_percentile_of_the_most_and_least_popular():
+    counts = np.array([10, 0, 5, 1])
+    assert metrics.popularity_percentile(np.array([[0]]), counts, 1) == 1.0
+    assert metrics.popularity_percentile(np.array([[1]]), counts, 1) == 0.0
+
+
+def test_user_activity_slices_cover_every_user_once():
+    counts = np.array([1, 2, 3, 10, 20, 30, 100, 200, 300])
+    slices = metrics.user_activity_slices(counts)
+    members = np.concatenate(list(slices.values()))
+    assert sorted(members) == list(range(9)) and len(slices) == 3
+
+
+def test_item_popularity_slices_split_head_and_tail():
+    counts = np.array([50, 1, 40, 2, 3, 4, 5, 6, 7, 8])
+    slices = metrics.item_popularity_slices(counts, head_share=0.2)
+    head, tail = slices.values()
+    assert head == {0, 2} and len(tail) == 8

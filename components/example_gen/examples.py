@@ -12,7 +12,7 @@ import tensorflow as tf
 from components.datasets.contract import Dataset
 from models import features
 
-SPLIT_METHODS = ("temporal", "random")
+SPLIT_METHODS = ("temporal", "random", "random_rows")
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
 _FLOOR_TOLERANCE = 1e-9
 
@@ -23,7 +23,8 @@ class SplitConfig:
 
     method: "temporal" sends each user's last `eval_fraction` of interactions (by
     time) to eval, "random" a seeded random `eval_fraction` of them; the count is
-    floored and every user keeps at least one train interaction.
+    floored and every user keeps at least one train interaction. "random_rows"
+    sends a seeded random `eval_fraction` of all rows, whatever their user.
     holdout_item_fraction: a seeded share of the catalogue kept out of train
     entirely; all interactions with these items go to eval.
     """
@@ -111,7 +112,11 @@ def _eval_interactions(rng: np.random.Generator, split: SplitConfig, user_codes:
     first = np.concatenate([[0], np.cumsum(per_user)[:-1]])
     count = per_user[users]
     num_eval = np.minimum(np.floor(split.eval_fraction * count + _FLOOR_TOLERANCE), count - 1)
-    if split.method == "temporal":
+    if split.method == "random_rows":
+        num_rows = int(np.floor(split.eval_fraction * len(positions) + _FLOOR_TOLERANCE))
+        chosen = np.zeros(len(positions), dtype=bool)
+        chosen[rng.choice(len(positions), size=num_rows, replace=False)] = True
+    elif split.method == "temporal":
         rank_from_end = count - 1 - (np.arange(len(positions)) - first[users])
         chosen = rank_from_end < num_eval
     else:

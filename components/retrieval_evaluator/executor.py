@@ -92,6 +92,25 @@ def decide_blessing(model_metrics: Dict[str, float], baseline_metrics: Dict[str,
     }
 
 
+def slice_metrics(ranked: np.ndarray, evaluation: data_lib.EvaluationData,
+                  cutoffs: List[int]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Metrics by user activity, and Recall/NDCG on head and tail items."""
+    num_items = len(evaluation.item_ids)
+    train_counts = np.array([len(items) for items in evaluation.train_items])
+    by_activity = {}
+    for label, users in metrics_lib.user_activity_slices(train_counts).items():
+        relevant = [evaluation.eval_items[u] for u in users]
+        by_activity[label] = metrics_lib.ranking_metrics(ranked[users], relevant, cutoffs, num_items)
+        by_activity[label]["users"] = len(users)
+    by_popularity = {}
+    for label, items in metrics_lib.item_popularity_slices(evaluation.train_item_counts).items():
+        users = [u for u, rel in enumerate(evaluation.eval_items) if rel & items]
+        relevant = [evaluation.eval_items[u] & items for u in users]
+        by_popularity[label] = metrics_lib.ranking_metrics(ranked[users], relevant, cutoffs, num_items)
+        by_popularity[label]["users"] = len(users)
+    return {"user_activity": by_activity, "item_popularity": by_popularity}
+
+
 def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
              baselines: List[str], cold_item_ids=()) -> Dict[str, Dict[str, float]]:
     """Metrics of the model and of each baseline on the same users and items.
@@ -109,6 +128,9 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
         ranked = rank_excluding_train(scores, evaluation.train_items, max_k)
         results[name] = metrics_lib.ranking_metrics(
             ranked, evaluation.eval_items, cutoffs, num_items)
+        results[name]["popularity_percentile@10"] = metrics_lib.popularity_percentile(
+            ranked, evaluation.train_item_counts, 10)
+        results[name]["slices"] = slice_metrics(ranked, evaluation, cutoffs)
         if len(cold_items):
             results[name]["cold"] = cold_item_metrics(scores, evaluation, cold_items)
     return results

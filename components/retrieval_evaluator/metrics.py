@@ -41,3 +41,30 @@ def ranking_metrics(recommended: np.ndarray, relevant: Sequence[Set[int]],
     metrics["mrr"] = float(np.mean(1.0 / first_hit))
     return metrics
 
+
+
+def popularity_percentile(recommended: np.ndarray, item_counts: np.ndarray, k: int) -> float:
+    """Mean popularity percentile (0 = rarest, 1 = most popular) of the top-k items."""
+    order = np.argsort(np.argsort(item_counts, kind="stable"), kind="stable")
+    percentiles = order / max(len(item_counts) - 1, 1)
+    return float(percentiles[recommended[:, :k]].mean())
+
+
+def user_activity_slices(train_counts: np.ndarray, num_slices: int = 3) -> Dict[str, np.ndarray]:
+    """Users grouped by their number of training interactions, in quantile bands."""
+    edges = np.unique(np.quantile(train_counts, np.linspace(0, 1, num_slices + 1)))
+    slices = {}
+    for low, high in zip(edges[:-1], edges[1:]):
+        last = high == edges[-1]
+        members = (train_counts >= low) & ((train_counts <= high) if last else (train_counts < high))
+        label = f"{int(low)}-{int(high) if last else int(np.ceil(high)) - 1} train items"
+        slices[label] = np.flatnonzero(members)
+    return slices
+
+
+def item_popularity_slices(item_counts: np.ndarray, head_share: float = 0.2) -> Dict[str, Set[int]]:
+    """The most popular `head_share` of items (by training interactions), and the rest."""
+    ranked = np.argsort(-item_counts, kind="stable")
+    head = int(round(head_share * len(item_counts)))
+    return {f"head (top {head_share:.0%})": set(ranked[:head].tolist()),
+            "tail": set(ranked[head:].tolist())}
