@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
                             help="override a config value, e.g. --set retrieval.epochs=3")
     run_parser.set_defaults(handler=run)
 
+    benchmark_parser = commands.add_parser(
+        "benchmark", help="run evaluation protocols (P1-P4) for each family against baselines; "
+                          "writes a Markdown/JSON table and plots")
+    from pipeline.benchmark import command as benchmark_command
+
+    benchmark_command.add_arguments(benchmark_parser)
+    benchmark_parser.set_defaults(handler=benchmark_command.main)
+
     serve_parser = commands.add_parser(
         "serve", add_help=False,
         help="serve pushed models over TF Serving's REST and gRPC APIs "

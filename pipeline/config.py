@@ -44,6 +44,9 @@ class EvaluationSettings:
     cutoffs: List[int] = dataclasses.field(default_factory=lambda: [10, 20, 50, 100])
     metric: str = "ndcg@10"
     baseline: str = "popularity"
+    # Also scored on the same split, for the report (models/baselines).
+    report_baselines: List[str] = dataclasses.field(
+        default_factory=lambda: ["itemknn", "ease", "als", "tags_linear"])
     # The model is blessed when metric >= baseline's metric * (1 + min_relative_improvement).
     min_relative_improvement: float = 0.0
 

@@ -67,6 +67,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         examples=examples, model=trainer.outputs["model"],
         cutoffs=config.evaluation.cutoffs, metric=config.evaluation.metric,
         baseline=config.evaluation.baseline,
+        report_baselines=config.evaluation.report_baselines,
         min_relative_improvement=config.evaluation.min_relative_improvement,
         history_length=config.examples.history_length)
     pusher = tfx.components.Pusher(

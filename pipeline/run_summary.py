@@ -1,25 +1,40 @@
-"""What a finished run produced, read back from ML Metadata."""
+"""What the latest pipeline run produced, read back from ML Metadata."""
 import dataclasses
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.retrieval_evaluator.executor import EVALUATION_FILE
 
+TRAINING_HISTORY_FILE = "history.json"
+
 
 @dataclasses.dataclass
 class RunSummary:
     pushed_model_dir: Optional[str]   # None when the model was not blessed
     evaluation: Optional[Dict]        # the RetrievalEvaluator report
+    training_history: Optional[Dict] = None  # Keras History of the retrieval Trainer
+    ranking_rmse: Optional[float] = None
     component_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _latest(store, type_name: str):
-    artifacts = store.get_artifacts_by_type(type_name)
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
+def _read_json(path: str) -> Optional[Dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _latest_run_artifacts(store) -> List[metadata_store_pb2.Artifact]:
+    """Artifacts of the latest pipeline run, cached ones included, newest first."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return []
+    latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    return sorted(store.get_artifacts_by_context(latest.id), key=lambda a: -a.id)
 
 
 def read(metadata_path: str) -> RunSummary:
@@ -27,18 +42,19 @@ def read(metadata_path: str) -> RunSummary:
     config.sqlite.filename_uri = metadata_path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     store = metadata_store.MetadataStore(config)
-    pushed_dir = None
-    pushed = _latest(store, "PushedModel")
-    if pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
-        pushed_dir = pushed.custom_properties["pushed_destination"].string_value
-    evaluation = None
-    evaluation_artifact = _latest(store, "ModelEvaluation")
-    if evaluation_artifact is not None:
-        path = os.path.join(evaluation_artifact.uri, EVALUATION_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
-                evaluation = json.load(f)
-    return RunSummary(pushed_model_dir=pushed_dir, evaluation=evaluation)
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    summary = RunSummary(pushed_model_dir=None, evaluation=None)
+    for artifact in _latest_run_artifacts(store):
+        type_name = type_names[artifact.type_id]
+        if type_name == "PushedModel" and artifact.custom_properties["pushed"].int_value == 1:
+            destination = artifact.custom_properties["pushed_destination"].string_value
+            if os.path.basename(os.path.dirname(destination)).startswith("retrieval"):
+                summary.pushed_model_dir = summary.pushed_model_dir or destination
+        elif type_name == "ModelEvaluation" and summary.evaluation is None:
+            summary.evaluation = _read_json(os.path.join(artifact.uri, EVALUATION_FILE))
+        elif type_name == "ModelRun" and summary.training_history is None:
+            summary.training_history = _read_json(os.path.join(artifact.uri, TRAINING_HISTORY_FILE))
+    return summary
 
 
 def format_metrics(evaluation: Dict, names=("recall@10", "ndcg@10", "hitrate@10", "recall@100", "mrr")) -> str:

@@ -12,13 +12,15 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.retrieval_evaluator import executor
+from models import baselines as baselines_lib
 
 
 class RetrievalEvaluatorSpec(types.ComponentSpec):
     PARAMETERS = {
         "cutoffs": ExecutionParameter(type=str),  # JSON list of k
         "metric": ExecutionParameter(type=str),   # e.g. "ndcg@10"
-        "baseline": ExecutionParameter(type=str),
+        "baseline": ExecutionParameter(type=str),       # the one to beat for a blessing
+        "report_baselines": ExecutionParameter(type=str),  # JSON list, computed alongside
         "min_relative_improvement": ExecutionParameter(type=float),
         "history_length": ExecutionParameter(type=int),
     }
@@ -38,14 +40,17 @@ class RetrievalEvaluator(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  cutoffs: Sequence[int], metric: str, baseline: str,
-                 min_relative_improvement: float, history_length: int):
+                 min_relative_improvement: float, history_length: int,
+                 report_baselines: Sequence[str] = ()):
         if metric.split("@")[0] not in {"precision", "recall", "ndcg", "hitrate", "map"} and metric != "mrr":
             raise ValueError(f"unknown evaluation metric {metric!r}")
-        if baseline not in executor.BASELINES:
-            raise ValueError(f"unknown baseline {baseline!r}; known: {sorted(executor.BASELINES)}")
+        for name in (baseline, *report_baselines):
+            if name not in baselines_lib.BASELINES:
+                raise ValueError(f"unknown baseline {name!r}; known: {sorted(baselines_lib.BASELINES)}")
         super().__init__(RetrievalEvaluatorSpec(
             examples=examples, model=model, cutoffs=json.dumps(list(cutoffs)), metric=metric,
-            baseline=baseline, min_relative_improvement=float(min_relative_improvement),
+            baseline=baseline, report_baselines=json.dumps(list(report_baselines)),
+            min_relative_improvement=float(min_relative_improvement),
             history_length=history_length,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),

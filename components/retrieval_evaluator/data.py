@@ -5,6 +5,7 @@ from typing import Dict, List, Sequence, Set
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import tensorflow as tf
 
 from models import features
@@ -19,6 +20,9 @@ class EvaluationData:
     train_items: List[Set[int]]            # per evaluated user, catalogue indices
     eval_items: List[Set[int]]
     train_item_counts: np.ndarray          # per catalogue item
+    train_matrix: sp.csr_matrix            # every training user x catalogue item, 1 = interacted
+    train_rows: np.ndarray                 # per evaluated user, their row there (-1: none)
+    item_tags: sp.csr_matrix               # catalogue item x tag, multi-hot
 
 
 def split_pattern(examples_uri: str, split: str) -> str:
@@ -73,7 +77,8 @@ def load(examples_uri: str, query_specs: Dict[str, tf.TensorSpec],
     train = pd.DataFrame(read_columns(split_pattern(examples_uri, features.TRAIN_SPLIT), specs))
     evaluation = pd.DataFrame(read_columns(split_pattern(examples_uri, features.EVAL_SPLIT), specs))
     candidates = read_columns(split_pattern(examples_uri, features.CANDIDATES_SPLIT),
-                              {**candidate_specs, features.ITEM_ID: key_specs[features.ITEM_ID]})
+                              {**candidate_specs, features.ITEM_ID: key_specs[features.ITEM_ID],
+                               features.ITEM_TAGS: tf.TensorSpec([None, None], tf.string)})
 
     item_ids = candidates[features.ITEM_ID]
     item_index = pd.Series(np.arange(len(item_ids)), index=item_ids)
@@ -104,8 +109,30 @@ def load(examples_uri: str, query_specs: Dict[str, tf.TensorSpec],
     if features.HISTORY_ITEM_IDS in query_specs:
         query_inputs[features.HISTORY_ITEM_IDS] = _history_matrix(histories, history_length)
     counts = np.bincount(train["item_index"].astype(int), minlength=len(item_ids))
+    train_users, train_user_rows = np.unique(train[features.USER_ID].to_numpy(), return_inverse=True)
+    train_matrix = sp.csr_matrix(
+        (np.ones(len(train)), (train_user_rows, train["item_index"].astype(int))),
+        shape=(len(train_users), len(item_ids)))
+    train_matrix.data[:] = 1.0  # Repeated interactions count once.
+    row_of_user = {user: row for row, user in enumerate(train_users)}
     return EvaluationData(
         item_ids=item_ids,
         candidate_inputs={name: candidates[name] for name in candidate_specs},
         user_ids=user_ids, query_inputs=query_inputs,
-        train_items=train_items, eval_items=eval_items, train_item_counts=counts)
+        train_items=train_items, eval_items=eval_items, train_item_counts=counts,
+        train_matrix=train_matrix,
+        train_rows=np.array([row_of_user.get(user, -1) for user in user_ids]),
+        item_tags=_multi_hot(candidates[features.ITEM_TAGS]))
+
+
+def _multi_hot(tags: np.ndarray) -> sp.csr_matrix:
+    """Rows of padded tag lists -> item x tag indicator matrix."""
+    vocabulary = {tag: column for column, tag in enumerate(sorted(set(tags.ravel()) - {b""}))}
+    rows, columns = [], []
+    for row, item_tags in enumerate(tags):
+        for tag in item_tags:
+            if tag:
+                rows.append(row)
+                columns.append(vocabulary[tag])
+    return sp.csr_matrix((np.ones(len(rows)), (rows, columns)),
+                         shape=(len(tags), max(len(vocabulary), 1)))

@@ -15,6 +15,7 @@ from tfx.utils import path_utils
 from components.example_gen import executor as example_gen_executor
 from components.retrieval_evaluator import data as data_lib
 from components.retrieval_evaluator import metrics as metrics_lib
+from models import baselines as baselines_lib
 
 EVALUATION_FILE = "evaluation.json"
 _BATCH = 1024
@@ -73,12 +74,15 @@ def cold_item_metrics(scores: np.ndarray, evaluation: data_lib.EvaluationData,
             "cold_users": len(rows)}
 
 
-def popularity_scores(evaluation: data_lib.EvaluationData) -> np.ndarray:
-    counts = evaluation.train_item_counts.astype(np.float64)
-    return np.broadcast_to(counts, (len(evaluation.user_ids), len(counts)))
-
-
-BASELINES = {"popularity": popularity_scores}
+def baseline_scores(name: str, evaluation: data_lib.EvaluationData, seed: int = 0) -> np.ndarray:
+    """Full-catalogue scores of a baseline fitted on the same training split."""
+    baseline = baselines_lib.make_baseline(name, seed).fit(
+        evaluation.train_matrix, evaluation.item_tags)
+    scores = np.zeros((len(evaluation.user_ids), len(evaluation.item_ids)))
+    has_train = evaluation.train_rows >= 0
+    if has_train.any():
+        scores[has_train] = baseline.score(evaluation.train_rows[has_train])
+    return scores
 
 
 def decide_blessing(model_metrics: Dict[str, float], baseline_metrics: Dict[str, float],
@@ -99,12 +103,16 @@ def slice_metrics(ranked: np.ndarray, evaluation: data_lib.EvaluationData,
     train_counts = np.array([len(items) for items in evaluation.train_items])
     by_activity = {}
     for label, users in metrics_lib.user_activity_slices(train_counts).items():
+        if not len(users):
+            continue
         relevant = [evaluation.eval_items[u] for u in users]
         by_activity[label] = metrics_lib.ranking_metrics(ranked[users], relevant, cutoffs, num_items)
         by_activity[label]["users"] = len(users)
     by_popularity = {}
     for label, items in metrics_lib.item_popularity_slices(evaluation.train_item_counts).items():
         users = [u for u, rel in enumerate(evaluation.eval_items) if rel & items]
+        if not users:
+            continue
         relevant = [evaluation.eval_items[u] & items for u in users]
         by_popularity[label] = metrics_lib.ranking_metrics(ranked[users], relevant, cutoffs, num_items)
         by_popularity[label]["users"] = len(users)
@@ -124,7 +132,7 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
     cold_items = np.array(sorted(index_of[i] for i in cold_item_ids if i in index_of), np.int64)
     results = {}
     for name, scores in [("model", model_scores(model, evaluation))] + [
-            (baseline, BASELINES[baseline](evaluation)) for baseline in baselines]:
+            (baseline, baseline_scores(baseline, evaluation)) for baseline in baselines]:
         ranked = rank_excluding_train(scores, evaluation.train_items, max_k)
         results[name] = metrics_lib.ranking_metrics(
             ranked, evaluation.eval_items, cutoffs, num_items)
@@ -146,6 +154,7 @@ class Executor(base_executor.BaseExecutor):
         cutoffs = json.loads(exec_properties["cutoffs"])
         metric = exec_properties["metric"]
         baseline = exec_properties["baseline"]
+        reported = json.loads(exec_properties["report_baselines"])
 
         model = tf.saved_model.load(path_utils.serving_model_path(model_artifact.uri))
         evaluation = data_lib.load(
@@ -154,7 +163,8 @@ class Executor(base_executor.BaseExecutor):
             signature_input_specs(model.signatures["candidate_embedding"]),
             exec_properties["history_length"])
         cold_item_ids = [i.encode() for i in example_gen_executor.holdout_item_ids(examples.uri)]
-        results = evaluate(model, evaluation, cutoffs, [baseline], cold_item_ids)
+        results = evaluate(model, evaluation, cutoffs,
+                           list(dict.fromkeys([baseline, *reported])), cold_item_ids)
         blessing = decide_blessing(results["model"], results[baseline], metric,
                                    exec_properties["min_relative_improvement"])
         blessing["baseline"] = baseline

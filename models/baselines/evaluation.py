@@ -20,10 +20,15 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
     items = np.arange(train.shape[1]) if items is None else np.asarray(items)
     train = sp.csr_matrix(train)[:, items]
     test = sp.csr_matrix(test)[:, items]
+    train.eliminate_zeros()
+    test.eliminate_zeros()
     users = np.flatnonzero(np.diff(test.indptr))
+    if not len(users):
+        raise ValueError("no user has a test interaction with the ranked items")
     ranked = np.concatenate([
         _top_k_unseen(baseline.score(batch)[:, items], train[batch], max(cutoffs))
-        for batch in np.array_split(users, max(1, -(-len(users) // _USER_BATCH)))])
+        for batch in (users[start:start + _USER_BATCH]
+                      for start in range(0, len(users), _USER_BATCH))])
     relevant = [set(test.indices[test.indptr[u]:test.indptr[u + 1]]) for u in users]
     return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(items))
 

@@ -1,5 +1,5 @@
 """Fitting a model of the `implicit` library on the CPU, single-threaded BLAS."""
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -7,7 +7,7 @@ import threadpoolctl
 
 
 def fit_factors(make_model: Callable[[], object], train: sp.csr_matrix
-                ) -> "tuple[np.ndarray, np.ndarray]":
+                ) -> Tuple[np.ndarray, np.ndarray]:
     """(user_factors, item_factors) of the model `make_model()` fitted on `train`.
 
     `implicit` runs its own threads and warns (and slows down) when BLAS runs

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from models.baselines.interface import Baseline, ItemFeatures, binarize
 
-NEIGHBOURS_GRID = (20, 50, 100, 200)
+NEIGHBOURS_GRID = (50, 100, 200, 400)
 
 
 def cosine_similarity(train: sp.spmatrix, shrinkage: float) -> np.ndarray:
@@ -36,7 +36,7 @@ def keep_top_k_per_column(similarity: np.ndarray, k: int) -> np.ndarray:
 class ItemKNN(Baseline):
     """score(u, j) = Σ over u's items i among j's k neighbours of sim(i, j)."""
 
-    def __init__(self, neighbours: int = 100, shrinkage: float = 10.0):
+    def __init__(self, neighbours: int = 200, shrinkage: float = 10.0):
         self.neighbours = neighbours
         self.shrinkage = shrinkage
 

@@ -1,0 +1,44 @@
+"""The baselines by name, each built with defaults chosen on ML-100K and a seed."""
+import functools
+from typing import Callable, Dict
+
+from models.baselines.als import ALS, REGULARIZATION_GRID
+from models.baselines.bpr import BPR
+from models.baselines.ease import EASE, L2_GRID
+from models.baselines.interface import Baseline
+from models.baselines.itemknn import ItemKNN, NEIGHBOURS_GRID
+from models.baselines.popularity import Popularity
+from models.baselines.random_baseline import RandomBaseline
+from models.baselines.tags_linear import TagsLinear
+from models.baselines.tuning import GridSearch
+
+
+def _itemknn(seed: int) -> Baseline:
+    return GridSearch(ItemKNN, [{"neighbours": k} for k in NEIGHBOURS_GRID], seed=seed)
+
+
+def _ease(seed: int) -> Baseline:
+    return GridSearch(EASE, [{"l2": l2} for l2 in L2_GRID], seed=seed)
+
+
+def _als(seed: int) -> Baseline:
+    return GridSearch(functools.partial(ALS, seed=seed),
+                      [{"regularization": r} for r in REGULARIZATION_GRID], seed=seed)
+
+
+BASELINES: Dict[str, Callable[[int], Baseline]] = {
+    "random": lambda seed: RandomBaseline(seed=seed),
+    "popularity": lambda seed: Popularity(),
+    "itemknn": _itemknn,
+    "ease": _ease,
+    "als": _als,
+    "bpr": lambda seed: BPR(seed=seed),
+    "tags_linear": lambda seed: TagsLinear(),
+}
+
+
+def make_baseline(name: str, seed: int = 0) -> Baseline:
+    """A new, unfitted baseline; the tuned ones search their grid when fitted."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; known: {sorted(BASELINES)}")
+    return BASELINES[name](seed)
