@@ -35,9 +35,11 @@ def _flat(metrics: Dict) -> Dict:
     return flat
 
 
-def _cell(value) -> str:
+def _cell(column: str, value) -> str:
     if value is None:
         return "–"
+    if column == "seconds":
+        return f"{value:.0f}"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -47,7 +49,7 @@ def markdown_table(results: Dict, columns=("ndcg@10", "recall@10", "precision@10
              "| --- | --- | " + " | ".join("---:" for _ in columns) + " |"]
     for row in _rows(results):
         lines.append(f"| {row['protocol']} | {row['model']} | "
-                     + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+                     + " | ".join(_cell(c, row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
