@@ -93,11 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve pushed models over TF Serving's REST and gRPC APIs "
              "(tensorflow_model_server's flags; --help for the list)")
     serve_parser.set_defaults(handler=None)
+    query_parser = commands.add_parser(
+        "query", add_help=False,
+        help="retrieve, rank or recommend from served models over REST or gRPC "
+             "(--help for the options)")
+    query_parser.set_defaults(handler=None)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["query"]:
+        from serving import query_cli
+
+        return query_cli.main(argv[1:])
     if argv[:1] == ["serve"]:
         from serving import cli as serving_cli
 

@@ -7,23 +7,16 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from components.example_gen.examples import SplitConfig
 from models.retrieval.hparams import Hyperparameters
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
 
 
 @dataclasses.dataclass
-class SplitSettings:
-    method: str = "temporal"  # "temporal" or "random", per user
-    eval_fraction: float = 0.2
-    seed: int = 42
-    holdout_item_fraction: float = 0.0
-
-
-@dataclasses.dataclass
 class ExampleSettings:
     history_length: int = 10
-    split: SplitSettings = dataclasses.field(default_factory=SplitSettings)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
 
 
 @dataclasses.dataclass
@@ -93,7 +86,7 @@ def _build(cls, values: Optional[Dict[str, Any]], where: str):
 
 
 _NESTED = {
-    "SplitSettings": SplitSettings,
+    "SplitConfig": SplitConfig,
     "ExampleSettings": ExampleSettings,
     "RetrievalSettings": RetrievalSettings,
     "TextEncoderSettings": TextEncoderSettings,
@@ -146,6 +139,11 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
     checkpoint = os.path.join(os.path.dirname(os.path.abspath(path)), config.text_encoder.checkpoint)
     if config.text_encoder.checkpoint and os.path.isdir(checkpoint):
         config.text_encoder.checkpoint = checkpoint
+    split = config.examples.split
+    if split.method == "files":
+        config.examples.split = dataclasses.replace(
+            split, train_file=os.path.abspath(split.train_file),
+            test_file=os.path.abspath(split.test_file))
     return config
 
 

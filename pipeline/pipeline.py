@@ -13,6 +13,7 @@ from components.anomalies_gate.component import AnomaliesGate  # noqa: E402
 from components.example_gen.component import UnirecExampleGen  # noqa: E402
 from components.example_gen.fingerprint import source_fingerprint  # noqa: E402
 from components.retrieval_evaluator.component import RetrievalEvaluator  # noqa: E402
+from components.serving_pusher.component import ServingPusher  # noqa: E402
 from components.text_encoder.component import TextEncoder  # noqa: E402
 from models import features, registry  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
@@ -27,7 +28,9 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         dataset=json.dumps(config.dataset, sort_keys=True),
         split=json.dumps(dataclasses.asdict(config.examples.split), sort_keys=True),
         history_length=config.examples.history_length,
-        input_fingerprint=source_fingerprint(config.dataset))
+        input_fingerprint=source_fingerprint(
+            config.dataset, [f for f in (config.examples.split.train_file,
+                                         config.examples.split.test_file) if f]))
     examples = example_gen.outputs["examples"]
     not_interactions = [features.CANDIDATES_SPLIT]
 
@@ -70,11 +73,9 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         report_baselines=config.evaluation.report_baselines,
         min_relative_improvement=config.evaluation.min_relative_improvement,
         history_length=config.examples.history_length)
-    pusher = tfx.components.Pusher(
+    pusher = ServingPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(config.serving_root, retrieval.model_name))))
+        examples=examples, serving_root=config.serving_root, model_name=retrieval.model_name)
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
             transform, *text_components, trainer, evaluator, pusher]
 

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.retrieval_evaluator.executor import EVALUATION_FILE
+from components.retrieval_evaluator.executor import EVALUATION_FILE, RECOMMENDATIONS_FILE
 
 TRAINING_HISTORY_FILE = "history.json"
 
@@ -16,6 +16,7 @@ TRAINING_HISTORY_FILE = "history.json"
 class RunSummary:
     pushed_model_dir: Optional[str]   # None when the model was not blessed
     evaluation: Optional[Dict]        # the RetrievalEvaluator report
+    recommendations_path: Optional[str] = None  # its top-k per evaluated user
     training_history: Optional[Dict] = None  # Keras History of the retrieval Trainer
     ranking_rmse: Optional[float] = None
     component_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
@@ -52,6 +53,8 @@ def read(metadata_path: str) -> RunSummary:
                 summary.pushed_model_dir = summary.pushed_model_dir or destination
         elif type_name == "ModelEvaluation" and summary.evaluation is None:
             summary.evaluation = _read_json(os.path.join(artifact.uri, EVALUATION_FILE))
+            if summary.evaluation is not None:
+                summary.recommendations_path = os.path.join(artifact.uri, RECOMMENDATIONS_FILE)
         elif type_name == "ModelRun" and summary.training_history is None:
             summary.training_history = _read_json(os.path.join(artifact.uri, TRAINING_HISTORY_FILE))
     return summary

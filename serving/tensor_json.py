@@ -308,7 +308,7 @@ def format_decimals(values: np.ndarray) -> np.ndarray:
     """WriteDecimal for a float array: texts of the same shape."""
     flat = values.ravel()
     wide = flat.astype(np.float64)
-    texts = np.char.mod("%g", wide).astype(object)
+    texts = np.array(["%g" % value for value in wide.tolist()], dtype=object)
     finite = np.isfinite(flat)
     if finite.any():
         round_trips = np.zeros_like(finite)
@@ -316,7 +316,7 @@ def format_decimals(values: np.ndarray) -> np.ndarray:
         precise = finite & ~round_trips
         if precise.any():
             digits = 9 if flat.dtype == np.float32 else 17
-            texts[precise] = np.char.mod(f"%.{digits}g", wide[precise]).astype(object)
+            texts[precise] = [f"%.{digits}g" % value for value in wide[precise].tolist()]
     for i in np.flatnonzero(finite):
         if "." not in texts[i] and "e" not in texts[i]:
             texts[i] += ".0"
@@ -329,7 +329,7 @@ def format_decimals(values: np.ndarray) -> np.ndarray:
 def _string_text(value: bytes, as_bytes: bool) -> str:
     if as_bytes:
         return '{"b64": "' + base64.b64encode(value).decode("ascii") + '"}'
-    return json.dumps(value.decode("utf-8", errors="replace"), ensure_ascii=False)
+    return json.encoder.encode_basestring(value.decode("utf-8", errors="replace"))  # json.dumps, minus its set-up
 
 
 def _leaf_texts(values: np.ndarray, as_bytes: bool) -> np.ndarray:

@@ -195,3 +195,26 @@ def test_random_rows_split_takes_the_fraction_of_all_rows():
     assert len(built.splits["eval"]) == 200
     again = build_examples(dataset, SplitConfig(method="random_rows", eval_fraction=0.2, seed=1))
     assert [r["item_id"] for r in again.splits["eval"]] == [r["item_id"] for r in built.splits["eval"]]
+
+
+def test_split_from_files_keeps_the_given_train_and_test(tmp_path):
+    from components.datasets import synthetic
+    from components.datasets.errors import ContractError
+    from components.example_gen.examples import SplitConfig, build_examples
+
+    dataset = synthetic.generate(num_users=20, num_items=30, num_interactions=200, seed=4)
+    rows = dataset.interactions
+    rows.iloc[:150].to_csv(tmp_path / "train.csv", index=False,
+                           columns=["user_id", "item_id", "rating", "timestamp"])
+    rows.iloc[150:].to_csv(tmp_path / "test.csv", index=False,
+                           columns=["user_id", "item_id", "rating", "timestamp"])
+    split = SplitConfig(method="files", train_file=str(tmp_path / "train.csv"),
+                        test_file=str(tmp_path / "test.csv"))
+    built = build_examples(dataset, split)
+    assert len(built.splits["train"]) == 150 and len(built.splits["eval"]) == 50
+    assert {r["item_id"] for r in built.splits["eval"]} == set(rows.iloc[150:]["item_id"])
+
+    with open(tmp_path / "test.csv", "a") as f:
+        f.write("u0001,no-such-item,3.0,1600000000\n")
+    with pytest.raises(ContractError, match="test.csv: 1 rows name items"):
+        build_examples(dataset, split)

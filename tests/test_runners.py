@@ -18,7 +18,7 @@ def test_kubeflow_v2_json_has_every_component(tmp_path):
         spec = json.load(f)["pipelineSpec"]
     tasks = set(spec["root"]["dag"]["tasks"])
     assert {"UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-            "Transform", "Trainer", "RetrievalEvaluator", "Pusher"} <= tasks
+            "Transform", "Trainer", "RetrievalEvaluator", "ServingPusher"} <= tasks
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"tfx-unirec:test"}
 

@@ -3,16 +3,17 @@ history, one candidate row per catalogue item, and their tf.Example encoding."""
 import dataclasses
 import numbers
 import os
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from components.datasets.contract import Dataset
+from components.example_gen import split_files
 from models import features
 
-SPLIT_METHODS = ("temporal", "random", "random_rows")
+SPLIT_METHODS = ("temporal", "random", "random_rows", "files")
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
 _FLOOR_TOLERANCE = 1e-9
 
@@ -25,6 +26,8 @@ class SplitConfig:
     time) to eval, "random" a seeded random `eval_fraction` of them; the count is
     floored and every user keeps at least one train interaction. "random_rows"
     sends a seeded random `eval_fraction` of all rows, whatever their user.
+    "files" takes a split written by another tool: `train_file` and `test_file`,
+    CSVs with header user_id,item_id,rating,timestamp and the dataset's ids.
     holdout_item_fraction: a seeded share of the catalogue kept out of train
     entirely; all interactions with these items go to eval.
     """
@@ -32,8 +35,13 @@ class SplitConfig:
     eval_fraction: float = 0.2
     seed: int = 0
     holdout_item_fraction: float = 0.0
+    train_file: str = ""
+    test_file: str = ""
 
     def __post_init__(self):
+        if (self.method == "files") != bool(self.train_file and self.test_file):
+            raise ValueError('split method "files" takes both train_file and test_file, '
+                             "and only it takes them")
         if self.method not in SPLIT_METHODS:
             raise ValueError(f"split method must be one of {SPLIT_METHODS}, got {self.method!r}")
         if not 0.0 <= self.eval_fraction < 1.0:
@@ -58,6 +66,14 @@ def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
     interactions strictly before the row's timestamp, most recent first (equal
     timestamps ordered as in the source), so no split leaks eval items into it.
     """
+    if split.method == "files":
+        dataset, eval_mask = split_files.load(dataset, split.train_file, split.test_file)
+        return _build_examples(dataset, split, history_length, eval_mask)
+    return _build_examples(dataset, split, history_length)
+
+
+def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
+                    eval_mask: Optional[np.ndarray] = None) -> Examples:
     if history_length < 0:
         raise ValueError(f"history_length must be >= 0, got {history_length}")
     interactions = dataset.interactions
@@ -69,7 +85,10 @@ def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
     # Positions in (user, time, source order) order.
     order = np.lexsort((np.arange(len(interactions)), timestamps, user_codes))
     is_eval = interactions[features.ITEM_ID].isin(holdout_ids).to_numpy()
-    is_eval |= _eval_interactions(rng, split, user_codes, order, is_eval)
+    if eval_mask is not None:
+        is_eval |= eval_mask
+    else:
+        is_eval |= _eval_interactions(rng, split, user_codes, order, is_eval)
     history_items, history_end, history_size = _histories(
         interactions[features.ITEM_ID].to_numpy(), user_codes, timestamps, order, ~is_eval,
         history_length)

@@ -1,7 +1,7 @@
 """A content hash of a dataset's source files, for the pipeline cache."""
 import hashlib
 import os
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterable, Iterator
 
 _TABLES = ("interactions", "items", "users")
 
@@ -19,11 +19,11 @@ def _source_files(dataset_spec: Dict[str, Any]) -> Iterator[str]:
             yield table_spec["path"]
 
 
-def source_fingerprint(dataset_spec: Dict[str, Any]) -> str:
-    """Hashes the files a dataset spec reads; "" when it reads none (synthetic)."""
+def source_fingerprint(dataset_spec: Dict[str, Any], extra_files: Iterable[str] = ()) -> str:
+    """Hashes the files a dataset spec (and a split) reads; "" when none (synthetic)."""
     digest = hashlib.sha256()
     found = False
-    for path in _source_files(dataset_spec):
+    for path in [*_source_files(dataset_spec), *extra_files]:
         if not os.path.isfile(path):
             continue  # The adapter reports missing files with a clearer message.
         found = True

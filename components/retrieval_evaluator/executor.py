@@ -18,6 +18,7 @@ from components.retrieval_evaluator import metrics as metrics_lib
 from models import baselines as baselines_lib
 
 EVALUATION_FILE = "evaluation.json"
+RECOMMENDATIONS_FILE = "recommendations.csv"
 _BATCH = 1024
 
 
@@ -120,8 +121,9 @@ def slice_metrics(ranked: np.ndarray, evaluation: data_lib.EvaluationData,
 
 
 def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
-             baselines: List[str], cold_item_ids=()) -> Dict[str, Dict[str, float]]:
-    """Metrics of the model and of each baseline on the same users and items.
+             baselines: List[str], cold_item_ids=()):
+    """Metrics of the model and of each baseline on the same users and items,
+    and the model's top-max(cutoffs) catalogue indices per user.
 
     With held-out (cold) items, each also gets a `cold` entry: its ranking of
     the cold items alone, or None when it cannot rank them.
@@ -141,7 +143,18 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
         results[name]["slices"] = slice_metrics(ranked, evaluation, cutoffs)
         if len(cold_items):
             results[name]["cold"] = cold_item_metrics(scores, evaluation, cold_items)
-    return results
+        if name == "model":
+            model_ranking = ranked
+    return results, model_ranking
+
+
+def write_recommendations(path: str, evaluation: data_lib.EvaluationData,
+                          ranking: np.ndarray) -> None:
+    """`user_id,item_1 item_2 ...` per evaluated user, original ids, best first."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        for user, row in zip(evaluation.user_ids, ranking):
+            items = " ".join(evaluation.item_ids[i].decode() for i in row)
+            f.write(f"{user.decode()},{items}\n")
 
 
 class Executor(base_executor.BaseExecutor):
@@ -163,7 +176,7 @@ class Executor(base_executor.BaseExecutor):
             signature_input_specs(model.signatures["candidate_embedding"]),
             exec_properties["history_length"])
         cold_item_ids = [i.encode() for i in example_gen_executor.holdout_item_ids(examples.uri)]
-        results = evaluate(model, evaluation, cutoffs,
+        results, ranking = evaluate(model, evaluation, cutoffs,
                            list(dict.fromkeys([baseline, *reported])), cold_item_ids)
         blessing = decide_blessing(results["model"], results[baseline], metric,
                                    exec_properties["min_relative_improvement"])
@@ -175,6 +188,8 @@ class Executor(base_executor.BaseExecutor):
         evaluation_artifact = artifact_utils.get_single_instance(output_dict["evaluation"])
         with tf.io.gfile.GFile(os.path.join(evaluation_artifact.uri, EVALUATION_FILE), "w") as f:
             json.dump(report, f, indent=2)
+        write_recommendations(os.path.join(evaluation_artifact.uri, RECOMMENDATIONS_FILE),
+                              evaluation, ranking)
 
         blessing_artifact = artifact_utils.get_single_instance(output_dict["blessing"])
         blessed = blessing["blessed"]

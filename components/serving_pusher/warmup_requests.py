@@ -22,7 +22,8 @@ from serving.warmup import WARMUP_FILE
 
 # Signatures of these methods take serialized Examples through the Classify/Regress APIs.
 _EXAMPLE_METHODS = ("tensorflow/serving/classify", "tensorflow/serving/regress")
-_DEFAULT_PLACEHOLDER_ROWS = 1
+# SavedModel's own entries in the signature map (__saved_model_init_op), not callable signatures.
+_INTERNAL_PREFIX = "__saved_model_"
 
 
 def read_examples(split_dir: str, count: int) -> list[tf.train.Example]:
@@ -43,7 +44,8 @@ def warmed_signatures(signature_defs: dict[str, meta_graph_pb2.SignatureDef],
         if missing:
             raise ValueError(f"warmup signatures {missing} are not in the model; it has {sorted(signature_defs)}")
         return list(requested)
-    return sorted(name for name, signature in signature_defs.items() if signature.method_name not in _EXAMPLE_METHODS)
+    return sorted(name for name, signature in signature_defs.items()
+                  if not name.startswith(_INTERNAL_PREFIX) and signature.method_name not in _EXAMPLE_METHODS)
 
 
 def _numpy_dtype(dtype: int):
@@ -84,7 +86,7 @@ def _placeholder(info: meta_graph_pb2.TensorInfo, batch: int) -> np.ndarray:
 
 def signature_inputs(signature: meta_graph_pb2.SignatureDef, examples: Sequence[tf.train.Example]) -> dict[str, np.ndarray]:
     """A batch for every input of the signature, one row per example (one row if none)."""
-    batch = len(examples) or _DEFAULT_PLACEHOLDER_ROWS
+    batch = len(examples) or 1
     inputs = {}
     for alias, info in signature.inputs.items():
         rank = len(info.tensor_shape.dim)

@@ -5,6 +5,7 @@ the evaluator scores the family models and every baseline on the same split.
 """
 import argparse
 import os
+import sys
 import time
 from typing import Dict, List, Optional
 
@@ -28,16 +29,42 @@ def _overrides(protocol: protocols_lib.Protocol, family: str, dataset_name: str,
     return overrides
 
 
-def run_benchmark(config_path: Optional[str], dataset_overrides: Dict, protocol_names: List[str],
-                  families: List[str], output_dir: str, epochs: Optional[int] = None) -> Dict:
+def external_protocol(split_dir: str) -> protocols_lib.Protocol:
+    """A split written by another tool: split_dir/train.csv and split_dir/test.csv."""
+    split_dir = os.path.abspath(split_dir)
+    return protocols_lib.Protocol(
+        "external", f"the split in {split_dir}",
+        {"method": "files", "train_file": os.path.join(split_dir, "train.csv"),
+         "test_file": os.path.join(split_dir, "test.csv")},
+        ("ndcg@10", "recall@10", "precision@10"))
+
+
+def write_top_k(recommendations_path: str, output_path: str, k: int) -> None:
+    """Cuts the evaluator's rankings to the first k items."""
+    with open(recommendations_path) as source, open(output_path, "w") as target:
+        for line in source:
+            user, items = line.rstrip("\n").split(",", 1)
+            target.write(f"{user},{' '.join(items.split()[:k])}\n")
+
+
+def recs_path(recs_out: str, family: str, families: List[str]) -> str:
+    if len(families) == 1:
+        return recs_out
+    stem, extension = os.path.splitext(recs_out)
+    return f"{stem}.{family}{extension}"
+
+
+def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
+                  protocol_list: List[protocols_lib.Protocol], families: List[str],
+                  output_dir: str, epochs: Optional[int] = None,
+                  recs_out: Optional[str] = None, k: int = 10) -> Dict:
     from pipeline import local_run
 
     output_dir = os.path.abspath(output_dir)
     base = config_lib.load_config(config_path, dataset_overrides)
     results = {"dataset": base.dataset.get("name"), "cutoffs": base.evaluation.cutoffs,
                "protocols": {}}
-    for name in protocol_names:
-        protocol = protocols_lib.get(name)
+    for protocol in protocol_list:
         results["protocols"][protocol.name] = {}
         for family in families:
             print(f"\n=== {protocol.name} ({protocol.description}), family {family} ===", flush=True)
@@ -55,6 +82,8 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict, protocol_
                 "training_history": summary.training_history,
                 "rmse": summary.ranking_rmse,
             }
+            if recs_out:
+                write_top_k(summary.recommendations_path, recs_path(recs_out, family, families), k)
     return results
 
 
@@ -69,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--families", default="cf,content,hybrid")
     parser.add_argument("--epochs", type=int, help="override the retrieval epochs")
     parser.add_argument("--output-dir", default="benchmark_output")
+    parser.add_argument("--split-dir", help="use the split in DIR/train.csv and DIR/test.csv "
+                                            "(header user_id,item_id,rating,timestamp) instead of "
+                                            "the protocols")
+    parser.add_argument("--recs-out", help="write each test user's top-k items (training items "
+                                           "excluded) as lines 'user_id,item_1 item_2 ...'")
+    parser.add_argument("--k", type=int, default=10, help="items per user in --recs-out")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -77,10 +112,17 @@ def main(args: argparse.Namespace) -> int:
         dataset_overrides["dataset"] = {"name": args.dataset}
         if args.data_dir:
             dataset_overrides["dataset"]["data_dir"] = args.data_dir
-    results = run_benchmark(args.config, dataset_overrides,
-                            [p.strip() for p in args.protocols.split(",") if p.strip()],
-                            [f.strip() for f in args.families.split(",") if f.strip()],
-                            args.output_dir, args.epochs)
+    if args.split_dir:
+        protocol_list = [external_protocol(args.split_dir)]
+    else:
+        protocol_list = [protocols_lib.get(p.strip()) for p in args.protocols.split(",") if p.strip()]
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    recs_out = os.path.abspath(args.recs_out) if args.recs_out else None
+    if recs_out and len(protocol_list) > 1:
+        print("unirec benchmark: --recs-out needs a single protocol or --split-dir", file=sys.stderr)
+        return 2
+    results = run_benchmark(args.config, dataset_overrides, protocol_list, families,
+                            args.output_dir, args.epochs, recs_out, args.k)
     paths = report.write(results, os.path.abspath(args.output_dir))
     print("\n" + report.markdown_table(results))
     print("\nWrote " + ", ".join(paths.values()))
