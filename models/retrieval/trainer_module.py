@@ -42,7 +42,8 @@ def run_fn(fn_args):
         split_files(fn_args.train_files, features.CANDIDATES_SPLIT), raw_spec,
         training.candidate_raw_features(hparams, raw_spec), encoder, hparams.text_batch_size)
     text_table = catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None
-    model, _ = training.train(fn_args.train_files, fn_args.eval_files, tft_output, hparams,
-                              text_table, log_dir=fn_args.model_run_dir)
+    model, history = training.train(fn_args.train_files, fn_args.eval_files, tft_output, hparams,
+                                    text_table, log_dir=fn_args.model_run_dir)
+    training.write_history(history, os.path.join(fn_args.model_run_dir, "history.json"))
     export.export_serving_model(model, tft_output, hparams, catalogue,
                                 fn_args.serving_model_dir, encoder)

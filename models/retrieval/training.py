@@ -4,6 +4,7 @@ The Trainer reads raw examples and applies the Transform graph itself (the
 TFT layer), so the same graph runs in training, evaluation and serving. Item
 text embeddings are computed once per distinct text and looked up by item id.
 """
+import json
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -83,6 +84,12 @@ def build_model(context: towers.TowerContext, hparams: Hyperparameters) -> Retri
         towers.build_tower(family.query_blocks, context, "query_tower"),
         towers.build_tower(family.candidate_blocks, context, "candidate_tower"),
         temperature=hparams.temperature)
+
+
+def write_history(history, path: str) -> None:
+    """Per-epoch losses, for the benchmark's training curves."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump({name: [float(v) for v in values] for name, values in history.history.items()}, f)
 
 
 def train(train_patterns: Sequence[str], eval_patterns: Sequence[str],
