@@ -22,7 +22,7 @@ def _overrides(protocol: protocols_lib.Protocol, family: str, dataset_name: str,
         "examples.split": protocols_lib.split_settings(protocol),
         "retrieval.family": family,
         "retrieval.model_name": f"retrieval-{family}",
-        "evaluation.report_baselines": ["itemknn", "ease", "als", "bpr", "tags_linear"],
+        "evaluation.report_baselines": ["itemknn", "ease", "als", "tags_linear"],
     }
     if epochs is not None:
         overrides["retrieval.epochs"] = epochs
