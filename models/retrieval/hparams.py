@@ -15,6 +15,10 @@ class Hyperparameters:
     optimizer: str = "adam"  # "adam" or "adagrad"
     learning_rate: float = 0.01
     temperature: float = 0.1
+    # Sampling-bias (log-Q) correction of the in-batch softmax. In-batch
+    # negatives are drawn by popularity; without it popular items are pushed
+    # down (on ML-100K P1, NDCG@10 falls from about 0.2 to 0.06).
+    logq_correction: bool = True
     top_k: int = 100
     seed: int = 0
     text_batch_size: int = 256

@@ -17,8 +17,9 @@ SAMPLING_PROBABILITY = "candidate_sampling_probability"
 class RetrievalModel(tfrs.Model):
 
     def __init__(self, query_tower: tf.keras.Model, candidate_tower: tf.keras.Model,
-                 temperature: float):
+                 temperature: float, logq_correction: bool = True):
         super().__init__()
+        self.logq_correction = logq_correction
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
         # Other rows of the batch are the negatives; a row whose item is the
@@ -30,6 +31,7 @@ class RetrievalModel(tfrs.Model):
         candidate_embeddings = self.candidate_tower(inputs)
         return self.task(
             query_embeddings, candidate_embeddings,
-            candidate_sampling_probability=inputs[SAMPLING_PROBABILITY],
+            candidate_sampling_probability=(
+                inputs[SAMPLING_PROBABILITY] if self.logq_correction else None),
             candidate_ids=inputs[features.ITEM_ID],
             compute_metrics=False)

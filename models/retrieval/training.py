@@ -83,7 +83,7 @@ def build_model(context: towers.TowerContext, hparams: Hyperparameters) -> Retri
     return RetrievalModel(
         towers.build_tower(family.query_blocks, context, "query_tower"),
         towers.build_tower(family.candidate_blocks, context, "candidate_tower"),
-        temperature=hparams.temperature)
+        temperature=hparams.temperature, logq_correction=hparams.logq_correction)
 
 
 def write_history(history, path: str) -> None:
