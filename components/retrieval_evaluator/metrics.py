@@ -22,6 +22,8 @@ def ranking_metrics(recommended: np.ndarray, relevant: Sequence[Set[int]],
     max_k = max(cutoffs)
     hits = np.array([[item in rel for item in row[:max_k]]
                      for row, rel in zip(recommended, relevant)], dtype=np.float64)
+    # Catalogues smaller than k: the missing ranks are misses.
+    hits = np.pad(hits, ((0, 0), (0, max_k - hits.shape[1])))
     num_relevant = np.array([len(rel) for rel in relevant], dtype=np.float64)
     discounts = 1.0 / np.log2(np.arange(2, max_k + 2))
     metrics: Dict[str, float] = {}
