@@ -18,13 +18,9 @@ def _parse_value(text: str):
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    overrides = {}
-    if args.dataset:
-        overrides["dataset"] = {"name": args.dataset}
-        if args.data_dir:
-            overrides["dataset"]["data_dir"] = args.data_dir
-    elif args.data_dir:
-        overrides["dataset.data_dir"] = args.data_dir
+    from pipeline import config as config_lib
+
+    overrides = config_lib.dataset_overrides(args.dataset, args.data_dir)
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
     if args.no_cache:

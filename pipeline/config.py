@@ -147,6 +147,14 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
     return config
 
 
+def dataset_overrides(dataset: Optional[str], data_dir: Optional[str]) -> Dict[str, Any]:
+    """Command-line dataset flags as overrides: a dataset name replaces the
+    config's whole dataset; a data folder alone points the configured one elsewhere."""
+    if dataset:
+        return {"dataset": {"name": dataset, **({"data_dir": data_dir} if data_dir else {})}}
+    return {"dataset.data_dir": data_dir} if data_dir else {}
+
+
 def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for key in parents:

@@ -36,3 +36,10 @@ def test_overrides_win_over_the_file():
 def test_unreadable_config_says_which_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read config file .*missing.yaml"):
         config_lib.load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_dataset_flags_replace_or_redirect_the_dataset():
+    assert config_lib.dataset_overrides("movielens-100k", "ml") == {
+        "dataset": {"name": "movielens-100k", "data_dir": "ml"}}
+    assert config_lib.dataset_overrides(None, "ml") == {"dataset.data_dir": "ml"}
+    assert config_lib.dataset_overrides(None, None) == {}

@@ -107,11 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    dataset_overrides = {}
-    if args.dataset:
-        dataset_overrides["dataset"] = {"name": args.dataset}
-        if args.data_dir:
-            dataset_overrides["dataset"]["data_dir"] = args.data_dir
+    dataset_overrides = config_lib.dataset_overrides(args.dataset, args.data_dir)
     if args.split_dir:
         protocol_list = [external_protocol(args.split_dir)]
     else:
