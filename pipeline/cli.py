@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nBlessing: {blessing['metric']} {blessing['model']:.4f} vs threshold "
               f"{blessing['threshold']:.4f} from {blessing['baseline']}: "
               f"{'blessed' if blessing['blessed'] else 'NOT blessed'}")
+    if summary.ranking_metrics:
+        print("Ranking model (TFMA, overall slice): " + ", ".join(
+            f"{name} {value:.4f}" for name, value in sorted(summary.ranking_metrics.items())))
     if summary.pushed_model_dir:
         print(f"Pushed model: {summary.pushed_model_dir}")
     else:

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from components.example_gen.examples import SplitConfig
+from models.ranking.hparams import RankingSettings
 from models.retrieval.hparams import Hyperparameters
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
@@ -52,6 +53,9 @@ class PipelineConfig:
     examples: ExampleSettings = dataclasses.field(default_factory=ExampleSettings)
     retrieval: RetrievalSettings = dataclasses.field(default_factory=RetrievalSettings)
     text_encoder: TextEncoderSettings = dataclasses.field(default_factory=TextEncoderSettings)
+    # The ranking branch (models/ranking): off unless the config turns it on.
+    ranking: RankingSettings = dataclasses.field(
+        default_factory=lambda: RankingSettings(enabled=False))
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)
     enable_cache: bool = True
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
@@ -90,6 +94,7 @@ _NESTED = {
     "ExampleSettings": ExampleSettings,
     "RetrievalSettings": RetrievalSettings,
     "TextEncoderSettings": TextEncoderSettings,
+    "RankingSettings": RankingSettings,
     "EvaluationSettings": EvaluationSettings,
 }
 

@@ -17,6 +17,7 @@ from components.serving_pusher.component import ServingPusher  # noqa: E402
 from components.text_encoder.component import TextEncoder  # noqa: E402
 from models import features, registry  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
+from pipeline.ranking_branch import create_ranking_components  # noqa: E402
 
 _MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 PREPROCESSING_MODULE = os.path.join(_MODELS_DIR, "transform", "preprocessing.py")
@@ -52,7 +53,8 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
 
     retrieval = config.retrieval
     text_components = []
-    if registry.get(retrieval.family).uses_text:
+    ranking = config.ranking
+    if registry.get(retrieval.family).uses_text or (ranking.enabled and ranking.uses_text):
         text_encoder = TextEncoder(checkpoint=config.text_encoder.checkpoint,
                                    sequence_length=config.text_encoder.sequence_length)
         text_components.append(text_encoder)
@@ -62,7 +64,8 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         # The pretrained text encoder: transfer learning is what base_model is for.
-        base_model=text_components[0].outputs["model"] if text_components else None,
+        base_model=(text_components[0].outputs["model"]
+                    if registry.get(retrieval.family).uses_text else None),
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={"retrieval": retrieval.to_dict()})
@@ -76,8 +79,14 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     pusher = ServingPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         examples=examples, serving_root=config.serving_root, model_name=retrieval.model_name)
+    ranking_components = []
+    if ranking.enabled:
+        ranking_components = create_ranking_components(
+            ranking, examples, transform.outputs["transform_graph"], schema_gen.outputs["schema"],
+            config.serving_root,
+            text_components[0].outputs["model"] if ranking.uses_text else None)
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-            transform, *text_components, trainer, evaluator, pusher]
+            transform, *text_components, trainer, evaluator, pusher, *ranking_components]
 
 
 def create_pipeline(config: PipelineConfig,

@@ -1,4 +1,4 @@
-"""The ranking branch: Trainer(ranking) -> stock Evaluator (TFMA) -> Pusher.
+"""The ranking branch: Trainer(ranking) -> stock Evaluator (TFMA) -> ServingPusher.
 
 The Evaluator compares the new model with the latest blessed ranking model
 (a Resolver) and blesses it when the gating metric on the overall slice passes
@@ -9,7 +9,7 @@ split, so the exported model scores each eval example's item beside
 `sampled_labels`) and TFMA computes AUC and log-loss over those pairs.
 """
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -18,6 +18,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.components.base import base_node  # noqa: E402
 from tfx.types import Channel  # noqa: E402
 
+from components.serving_pusher.component import ServingPusher  # noqa: E402
 from models import features  # noqa: E402
 from models.ranking.export import SAMPLED_LABELS  # noqa: E402
 from models.ranking.hparams import RankingSettings  # noqa: E402
@@ -26,8 +27,12 @@ RANKING_TRAINER_MODULE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "models", "ranking", "trainer_module.py")
 
-TRAINER_ID = "RankingTrainer"
-EVALUATOR_ID = "RankingEvaluator"
+
+
+def component_id(kind: str, task: str) -> str:
+    """Ids per task, so that the baseline Resolver never pits an implicit-feedback model
+    against a rating model (their evaluation signatures differ)."""
+    return ("Ranking" if task == "rating" else "ImplicitRanking") + kind
 
 
 def _gated(metric: str, settings: RankingSettings) -> tfma.MetricConfig:
@@ -68,11 +73,23 @@ def eval_config(settings: RankingSettings) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
 
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """The new model's metrics on the overall slice, from the Evaluator's ModelEvaluation
+    (e.g. {"root_mean_squared_error": 0.9, "mean_absolute_error": 0.7, "example_count": ...})."""
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if not slice_metrics.slice_key.single_slice_keys:
+            # Without a baseline the model is unnamed; with one it is "candidate".
+            return {kv.key.name: kv.value.double_value.value
+                    for kv in slice_metrics.metric_keys_and_values
+                    if kv.key.model_name in ("", "candidate") and not kv.key.is_diff}
+    return {}
+
+
 def create_ranking_components(settings: RankingSettings, examples: Channel,
                               transform_graph: Channel, schema: Channel, serving_root: str,
                               text_encoder_model: Optional[Channel] = None
                               ) -> List[base_node.BaseNode]:
-    """[Trainer, Resolver, Evaluator, Pusher] of the ranking model.
+    """[Trainer, Resolver, Evaluator, ServingPusher] of the ranking model.
 
     `text_encoder_model`: the TextEncoder's model, needed when the ranking blocks
     read text (item_text, history_text).
@@ -88,27 +105,27 @@ def create_ranking_components(settings: RankingSettings, examples: Channel,
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
         custom_config={"ranking": settings.to_dict()},
-    ).with_id(TRAINER_ID)
+    ).with_id(component_id("Trainer", settings.task))
+    evaluator_id = component_id("Evaluator", settings.task)
     # Only this branch's models and blessings: the retrieval branch has its own.
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=TRAINER_ID, output_key="model"),
+                              producer_component_id=trainer.id, output_key="model"),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=EVALUATOR_ID,
-                                       output_key="blessing"),
-    ).with_id("RankingBaselineResolver")
+                                       producer_component_id=evaluator_id, output_key="blessing"),
+    ).with_id(component_id("BaselineResolver", settings.task))
     evaluator = tfx.components.Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(settings),
         example_splits=[features.EVAL_SPLIT],
-    ).with_id(EVALUATOR_ID)
-    pusher = tfx.components.Pusher(
+    ).with_id(evaluator_id)
+    # The stock Pusher's job plus what TF Serving needs (models.config, warmup requests).
+    pusher = ServingPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(serving_root, settings.model_name))),
-    ).with_id("RankingPusher")
+        examples=examples, serving_root=serving_root, model_name=settings.model_name,
+        warmup_signatures=["serving_default", "score"],
+    ).with_id(component_id("Pusher", settings.task))
     return [trainer, baseline, evaluator, pusher]

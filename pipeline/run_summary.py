@@ -18,7 +18,7 @@ class RunSummary:
     evaluation: Optional[Dict]        # the RetrievalEvaluator report
     recommendations_path: Optional[str] = None  # its top-k per evaluated user
     training_history: Optional[Dict] = None  # Keras History of the retrieval Trainer
-    ranking_rmse: Optional[float] = None
+    ranking_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)  # TFMA, overall
     component_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
@@ -38,6 +38,16 @@ def _latest_run_artifacts(store) -> List[metadata_store_pb2.Artifact]:
     return sorted(store.get_artifacts_by_context(latest.id), key=lambda a: -a.id)
 
 
+def _ranking_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """The ranking model's overall-slice TFMA metrics; {} if TFMA wrote none."""
+    from pipeline.ranking_branch import overall_metrics
+
+    try:
+        return overall_metrics(evaluation_uri)
+    except (OSError, ValueError):
+        return {}
+
+
 def read(metadata_path: str) -> RunSummary:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
@@ -51,9 +61,12 @@ def read(metadata_path: str) -> RunSummary:
             destination = artifact.custom_properties["pushed_destination"].string_value
             if os.path.basename(os.path.dirname(destination)).startswith("retrieval"):
                 summary.pushed_model_dir = summary.pushed_model_dir or destination
-        elif type_name == "ModelEvaluation" and summary.evaluation is None:
-            summary.evaluation = _read_json(os.path.join(artifact.uri, EVALUATION_FILE))
-            if summary.evaluation is not None:
+        elif type_name == "ModelEvaluation":
+            report = _read_json(os.path.join(artifact.uri, EVALUATION_FILE))
+            if report is None and not summary.ranking_metrics:
+                summary.ranking_metrics = _ranking_metrics(artifact.uri)
+            elif report is not None and summary.evaluation is None:
+                summary.evaluation = report
                 summary.recommendations_path = os.path.join(artifact.uri, RECOMMENDATIONS_FILE)
         elif type_name == "ModelRun" and summary.training_history is None:
             summary.training_history = _read_json(os.path.join(artifact.uri, TRAINING_HISTORY_FILE))

@@ -42,3 +42,14 @@ def test_tfx_cli_creates_the_local_pipeline(tmp_path):
     with open(tmp_path / "tfx_home" / "unirec" / "pipeline_args.json") as f:
         args = json.load(f)
     assert args["pipeline_root"] == str(tmp_path / "output" / "pipeline_root" / "unirec")
+
+
+def test_ranking_branch_joins_the_pipeline_when_enabled(tmp_path):
+    config = config_lib.load_config(overrides={"output_dir": str(tmp_path / "out"),
+                                               "ranking.enabled": True})
+    path = kubeflow_v2_runner.compile_pipeline(config, "img", str(tmp_path / "p.json"))
+    with open(path) as f:
+        tasks = set(json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert {"RankingTrainer", "RankingEvaluator", "RankingPusher"} <= tasks
+    default = config_lib.load_config(overrides={"output_dir": str(tmp_path / "out")})
+    assert not default.ranking.enabled

@@ -24,6 +24,8 @@ def _overrides(protocol: protocols_lib.Protocol, family: str, dataset_name: str,
         "retrieval.model_name": f"retrieval-{family}",
         "evaluation.report_baselines": ["itemknn", "ease", "als", "tags_linear"],
     }
+    if protocol.with_ranking:
+        overrides["ranking.enabled"] = True
     if epochs is not None:
         overrides["retrieval.epochs"] = epochs
     return overrides
@@ -80,7 +82,7 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
                 "seconds": round(time.monotonic() - started, 1),
                 "component_seconds": summary.component_seconds,
                 "training_history": summary.training_history,
-                "rmse": summary.ranking_rmse,
+                "rmse": summary.ranking_metrics.get("root_mean_squared_error"),
             }
             if recs_out:
                 write_top_k(summary.recommendations_path, recs_path(recs_out, family, families), k)

@@ -9,6 +9,7 @@ class Protocol:
     description: str
     split: Dict[str, Any]           # fields of components.example_gen.examples.SplitConfig
     headline: Tuple[str, ...]       # the metrics its table leads with
+    with_ranking: bool = False      # also train and evaluate the ranking model (RMSE)
 
 
 PROTOCOLS = {
@@ -17,7 +18,7 @@ PROTOCOLS = {
                    ("ndcg@10", "recall@10", "precision@10")),
     "P2": Protocol("P2", "rating 80/20: a seeded random 20% of all rows are test (ranking RMSE)",
                    {"method": "random_rows", "eval_fraction": 0.2},
-                   ("ndcg@10", "recall@10", "rmse")),
+                   ("ndcg@10", "recall@10", "rmse"), with_ranking=True),
     "P3": Protocol("P3", "temporal: per user, the last 20% of interactions by time are test",
                    {"method": "temporal", "eval_fraction": 0.2},
                    ("ndcg@10", "recall@10", "precision@10")),

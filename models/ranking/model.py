@@ -1,0 +1,204 @@
+"""TFRS ranking with DCN-v2 cross layers over user and item feature blocks.
+
+The blocks of each side are concatenated into a user vector and an item
+vector; the DCN scores their concatenation. Keeping the two sides apart lets
+implicit feedback pair users with other items of the batch as negatives, lets
+the optional retrieval task project each side into a tower, and lets the
+exported model precompute every catalogue item's vector.
+"""
+import dataclasses
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_recommenders as tfrs  # noqa: E402
+import tf_keras  # noqa: E402
+
+from models import features, towers  # noqa: E402
+from models.ranking.hparams import USER_BLOCKS, Hyperparameters  # noqa: E402
+
+ITEM_NUMERIC = "item_numeric"
+
+
+@dataclasses.dataclass
+class RatingStatistics:
+    """Of the training ratings."""
+    mean: float
+    minimum: float
+    maximum: float
+
+
+def build_block(name: str, context: towers.TowerContext,
+                item_numeric: Sequence[str]) -> tf_keras.layers.Layer:
+    """A towers.py block, or item_numeric: the item's numeric fields."""
+    if name == ITEM_NUMERIC:
+        # UserFeatures embeds whichever numeric fields the context names.
+        item_context = dataclasses.replace(
+            context, user_categorical=[], user_numeric=list(item_numeric))
+        return towers.UserFeatures(item_context, name=name)
+    return towers.build_block(name, context)
+
+
+class FeatureVector(tf_keras.layers.Layer):
+    """The concatenated outputs of one side's feature blocks ([B, sum of dims])."""
+
+    def __init__(self, blocks: List[tf_keras.layers.Layer], **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = blocks
+
+    @property
+    def block_names(self) -> List[str]:
+        return [block.name for block in self.blocks]
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return tf.concat([block(inputs, training=training) for block in self.blocks], axis=-1)
+
+
+class DeepCrossNetwork(tf_keras.layers.Layer):
+    """DCN-v2: cross layers, then (stacked) or beside (parallel) a deep MLP; one output."""
+
+    def __init__(self, cross_layers: int, structure: str, projection_dim: int,
+                 deep_layers: Sequence[int], dropout: float, feature_dropout: float, l2: float,
+                 output_bias: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        # Dropout on the input vector is what regularises the embeddings; L2
+        # penalties on them or on the kernels did not help on MovieLens 100K.
+        self.feature_dropout = tf_keras.layers.Dropout(feature_dropout)
+        regularizer = tf_keras.regularizers.l2(l2) if l2 > 0 else None
+        self.parallel = structure == "parallel"
+        self.crosses = [tfrs.layers.dcn.Cross(projection_dim=projection_dim or None,
+                                              kernel_regularizer=regularizer)
+                        for _ in range(cross_layers)]
+        self.deep = []
+        for units in deep_layers:
+            self.deep.append(tf_keras.layers.Dense(units, activation="relu",
+                                                   kernel_regularizer=regularizer))
+            if dropout > 0:
+                self.deep.append(tf_keras.layers.Dropout(dropout))
+        self.output_layer = tf_keras.layers.Dense(
+            1, bias_initializer=tf_keras.initializers.Constant(output_bias))
+
+    def call(self, x0: tf.Tensor, training: bool = False) -> tf.Tensor:
+        x0 = self.feature_dropout(x0, training=training)
+        cross = x0
+        for layer in self.crosses:
+            cross = layer(x0, cross)
+        deep = x0 if self.parallel else cross
+        for layer in self.deep:
+            deep = layer(deep, training=training)
+        top = tf.concat([cross, deep], axis=-1) if self.parallel else deep
+        return tf.squeeze(self.output_layer(top), axis=-1)
+
+
+class PairScorer(tf_keras.layers.Layer):
+    """Scores (user vector, item vector) pairs: raw outputs for the loss (a rating or a
+    logit), predictions for serving (a rating within the training range, or a probability)."""
+
+    def __init__(self, network: DeepCrossNetwork, implicit: bool,
+                 rating_range: Optional[Tuple[float, float]] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.implicit = implicit
+        self.rating_range = rating_range
+
+    def call(self, users: tf.Tensor, items: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self.network(tf.concat([users, items], axis=-1), training=training)
+
+    def predictions(self, users: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
+        outputs = self(users, items)
+        if self.implicit:
+            return tf.sigmoid(outputs)
+        if self.rating_range is not None:
+            return tf.clip_by_value(outputs, *self.rating_range)
+        return outputs
+
+
+class RankingModel(tfrs.Model):
+    """Learns ratings (MSE), or interactions against sampled negatives (cross-entropy),
+    optionally with a weighted retrieval task on the same feature vectors."""
+
+    def __init__(self, user_vector: FeatureVector, item_vector: FeatureVector,
+                 scorer: PairScorer, negatives: int = 1, retrieval_weight: float = 0.0,
+                 embedding_dim: int = 32):
+        super().__init__()
+        self.user_vector = user_vector
+        self.item_vector = item_vector
+        self.scorer = scorer
+        self.negatives = negatives
+        self.retrieval_weight = retrieval_weight
+        if scorer.implicit:
+            self.task = tfrs.tasks.Ranking(
+                loss=tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                metrics=[tf_keras.metrics.AUC(from_logits=True, name="auc")])
+        else:
+            self.task = tfrs.tasks.Ranking(
+                loss=tf_keras.losses.MeanSquaredError(),
+                metrics=[tf_keras.metrics.RootMeanSquaredError(name="rmse"),
+                         tf_keras.metrics.MeanAbsoluteError(name="mae")])
+        if retrieval_weight > 0:
+            self.query_projection = tf_keras.layers.Dense(embedding_dim)
+            self.candidate_projection = tf_keras.layers.Dense(embedding_dim)
+            # A mean over the batch (TFRS's default loss sums it).
+            self.retrieval_task = tfrs.tasks.Retrieval(
+                loss=tf_keras.losses.CategoricalCrossentropy(from_logits=True),
+                remove_accidental_hits=True)
+
+    def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """Predicted ratings, or interaction probabilities ([B])."""
+        return self.scorer.predictions(self.user_vector(inputs), self.item_vector(inputs))
+
+    def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        users = self.user_vector(inputs, training=training)
+        items = self.item_vector(inputs, training=training)
+        if self.scorer.implicit:
+            labels, outputs, weights = self._with_negatives(
+                users, items, inputs[features.ITEM_ID], training)
+        else:
+            labels = inputs[features.RATING]
+            outputs = self.scorer(users, items, training=training)
+            weights = None
+        loss = self.task(labels=labels, predictions=outputs, sample_weight=weights)
+        if self.retrieval_weight > 0:
+            loss += self.retrieval_weight * self.retrieval_task(
+                self.query_projection(users), self.candidate_projection(items),
+                candidate_ids=inputs[features.ITEM_ID], compute_metrics=False)
+        return loss
+
+    def _with_negatives(self, users: tf.Tensor, items: tf.Tensor, item_ids: tf.Tensor,
+                        training: bool):
+        """Each user with its own item (label 1) and with `negatives` shuffled items of the
+        batch (label 0); a shuffled item that is the user's own gets weight 0."""
+        labels = [tf.ones_like(users[:, 0])]
+        outputs = [self.scorer(users, items, training=training)]
+        weights = [tf.ones_like(users[:, 0])]
+        for _ in range(self.negatives):
+            order = tf.random.shuffle(tf.range(tf.shape(items)[0]))
+            outputs.append(self.scorer(users, tf.gather(items, order), training=training))
+            labels.append(tf.zeros_like(users[:, 0]))
+            weights.append(tf.cast(tf.gather(item_ids, order) != item_ids, tf.float32))
+        # [N, 1]: binary cross-entropy averages over the last axis.
+        return tf.concat(labels, 0)[:, None], tf.concat(outputs, 0)[:, None], tf.concat(weights, 0)
+
+
+def build_model(hparams: Hyperparameters, block_names: Sequence[str],
+                context: towers.TowerContext, item_numeric: Sequence[str],
+                ratings: Optional[RatingStatistics] = None) -> RankingModel:
+    """The model for `hparams` over `block_names` (those of its blocks the data has).
+    A rating model starts from the mean training rating and predicts within its range."""
+    def side(names):
+        return [build_block(n, context, item_numeric) for n in names]
+
+    network = DeepCrossNetwork(
+        hparams.cross_layers, hparams.cross_structure, hparams.cross_projection_dim,
+        hparams.deep_layers, hparams.dropout, hparams.feature_dropout, hparams.l2,
+        output_bias=ratings.mean if ratings else 0.0, name="dcn")
+    return RankingModel(
+        FeatureVector(side([n for n in block_names if n in USER_BLOCKS]), name="user"),
+        FeatureVector(side([n for n in block_names if n not in USER_BLOCKS]), name="item"),
+        PairScorer(network, implicit=hparams.task == "implicit",
+                   rating_range=(ratings.minimum, ratings.maximum) if ratings else None,
+                   name="scorer"),
+        negatives=hparams.negatives, retrieval_weight=hparams.retrieval_weight,
+        embedding_dim=hparams.embedding_dim)
