@@ -17,7 +17,6 @@ from components.serving_pusher.component import ServingPusher  # noqa: E402
 from components.text_encoder.component import TextEncoder  # noqa: E402
 from models import features, registry  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
-from pipeline.ranking_branch import create_ranking_components  # noqa: E402
 
 _MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 PREPROCESSING_MODULE = os.path.join(_MODELS_DIR, "transform", "preprocessing.py")
@@ -81,6 +80,10 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         examples=examples, serving_root=config.serving_root, model_name=retrieval.model_name)
     ranking_components = []
     if ranking.enabled:
+        # Imported here: the ranking model imports TFRS, which needs Keras 2, and
+        # `tfx pipeline create` imports TensorFlow before this file can ask for it.
+        from pipeline.ranking_branch import create_ranking_components
+
         ranking_components = create_ranking_components(
             ranking, examples, transform.outputs["transform_graph"], schema_gen.outputs["schema"],
             config.serving_root,
