@@ -20,13 +20,12 @@ from tfx.types import Channel  # noqa: E402
 
 from components.serving_pusher.component import ServingPusher  # noqa: E402
 from models import features  # noqa: E402
-from models.ranking.export import SAMPLED_LABELS  # noqa: E402
+from models.ranking.export import SAMPLED_LABELS, SAMPLED_SCORES  # noqa: E402
 from models.ranking.hparams import RankingSettings  # noqa: E402
 
 RANKING_TRAINER_MODULE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "models", "ranking", "trainer_module.py")
-
 
 
 def component_id(kind: str, task: str) -> str:
@@ -52,6 +51,7 @@ def _gated(metric: str, settings: RankingSettings) -> tfma.MetricConfig:
 
 
 def eval_config(settings: RankingSettings) -> tfma.EvalConfig:
+    """Metrics overall and per slice feature; the gating metric per `_gated`."""
     if settings.task == "rating":
         model_spec = tfma.ModelSpec(
             signature_name="serving_default", label_key=features.RATING,
@@ -61,7 +61,7 @@ def eval_config(settings: RankingSettings) -> tfma.EvalConfig:
                    tfma.MetricConfig(class_name="MeanAbsoluteError")]
     else:
         model_spec = tfma.ModelSpec(
-            signature_name="sampled_scores", preprocessing_function_names=[SAMPLED_LABELS],
+            signature_name=SAMPLED_SCORES, preprocessing_function_names=[SAMPLED_LABELS],
             label_key=SAMPLED_LABELS, prediction_key="predictions", model_type="tf_generic")
         metrics = [tfma.MetricConfig(class_name="ExampleCount"),
                    _gated("AUC", settings),

@@ -1,4 +1,5 @@
 """The DCN ranking model on a small synthetic sample: blocks, training, export, TFMA config."""
+import json
 import tempfile
 
 import apache_beam as beam
@@ -37,7 +38,8 @@ def sample(tmp_path_factory):
     """Examples splits on disk and the Transform output of their train split."""
     root = tmp_path_factory.mktemp("ranking")
     dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=7)
-    built = examples_lib.build_examples(dataset, examples_lib.SplitConfig(method="random"), history_length=5)
+    built = examples_lib.build_examples(dataset, examples_lib.SplitConfig(method="random"),
+                                        history_length=5)
     for split, rows in built.splits.items():
         examples_lib.write_tfrecord_gz(rows, str(root / f"Split-{split}" / "data.gz"))
     train_rows = built.splits[features.TRAIN_SPLIT]
@@ -61,11 +63,9 @@ def _patterns(sample, split):
 
 
 def _train(sample, **overrides):
-    hparams = Hyperparameters(**{**SMALL, **overrides})
-    model, history = training.train(_patterns(sample, features.TRAIN_SPLIT),
-                                     _patterns(sample, features.EVAL_SPLIT),
-                                     sample["tft_output"], hparams)
-    return hparams, model, history
+    return training.train(_patterns(sample, features.TRAIN_SPLIT),
+                          _patterns(sample, features.EVAL_SPLIT), sample["tft_output"],
+                          Hyperparameters(**{**SMALL, **overrides}))
 
 
 def test_block_names_are_checked_and_split_by_side():
@@ -95,7 +95,7 @@ def rating_model(sample):
 
 
 def test_rating_model_learns(sample, rating_model):
-    _, model, history = rating_model
+    model, history = rating_model
     assert model.user_vector.block_names == ["user_id", "user_features", "history"]
     assert model.item_vector.block_names == ["item_id", "item_tags", "item_numeric"]
     train_rmse = history.history["rmse"]
@@ -106,10 +106,10 @@ def test_rating_model_learns(sample, rating_model):
     assert history.history["val_rmse"][-1] < 0.95 * mean_predictor_rmse
 
 
-def test_implicit_multitask_parallel_model_learns(sample):
-    _, _, history = _train(sample, task="implicit", negatives=2, retrieval_weight=0.5,
-                           cross_structure="parallel", cross_projection_dim=8,
-                           feature_dropout=0.0, learning_rate=1e-2)
+def test_implicit_multitask_stacked_model_learns(sample):
+    _, history = _train(sample, task="implicit", negatives=2, retrieval_weight=0.5,
+                        cross_structure="stacked", cross_projection_dim=8,
+                        feature_dropout=0.0, learning_rate=1e-2)
     losses, auc = history.history["loss"], history.history["auc"]
     assert losses[-1] < losses[0], losses
     assert auc[-1] > 0.65 and auc[0] < 0.6, auc
@@ -117,24 +117,27 @@ def test_implicit_multitask_parallel_model_learns(sample):
 
 @pytest.fixture(scope="module")
 def exported(sample, rating_model, tmp_path_factory):
-    _, model, _ = rating_model
+    model, _ = rating_model
     raw_spec = sample["tft_output"].raw_feature_spec()
     catalogue = catalogue_lib.read_catalogue(
         _patterns(sample, features.CANDIDATES_SPLIT), raw_spec,
         training.item_raw_features(Hyperparameters(), raw_spec))
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
-    export.export_serving_model(model, sample["tft_output"], catalogue, export_dir)
+    # The sampled-AUC signatures of implicit feedback work on any model: test them here.
+    export.export_serving_model(model, sample["tft_output"], catalogue, export_dir,
+                                eval_negatives=2)
     return model, tf.saved_model.load(export_dir)
 
 
 def _score_inputs(rows):
-    history_length = max(len(row[features.HISTORY_ITEM_IDS]) for row in rows)
+    """The `score` signature's inputs for example rows (histories padded with "")."""
+    histories = [row[features.HISTORY_ITEM_IDS] for row in rows]
+    width = max(len(history) for history in histories)
     inputs = {name: tf.constant([row[name] for row in rows])
               for name in (features.USER_ID, features.ITEM_ID, "user_age", "user_gender",
                            "user_occupation")}
     inputs[features.HISTORY_ITEM_IDS] = tf.constant(
-        [row[features.HISTORY_ITEM_IDS] + [""] * (history_length - len(row[features.HISTORY_ITEM_IDS]))
-         for row in rows])
+        [history + [""] * (width - len(history)) for history in histories])
     return inputs
 
 
@@ -157,6 +160,20 @@ def test_serving_default_on_examples_equals_score(sample, exported):
     scores = loaded.signatures["score"](**_score_inputs(rows))["scores"]
     assert predictions.shape == (len(rows),)
     np.testing.assert_allclose(predictions.numpy(), scores.numpy(), rtol=1e-6)
+
+
+def test_sampled_evaluation_pairs_each_example_with_fixed_negatives(sample, exported):
+    _, loaded = exported
+    examples = tf.constant([examples_lib.to_tf_example(row).SerializeToString()
+                            for row in sample["eval_rows"][:16]])
+    scores = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
+    labels = loaded.signatures[export.SAMPLED_LABELS](examples=examples)[export.SAMPLED_LABELS]
+    assert scores.shape == labels.shape == (16, 3)
+    np.testing.assert_array_equal(labels.numpy()[0], [1.0, 0.0, 0.0])
+    own_item = loaded.signatures["serving_default"](examples=examples)["predictions"].numpy()
+    np.testing.assert_allclose(scores[:, 0], own_item, rtol=1e-6)
+    again = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
+    np.testing.assert_array_equal(scores, again)
 
 
 def test_unknown_users_and_items_get_finite_scores(exported):
@@ -193,3 +210,30 @@ def test_eval_config_gates_the_overall_slice_only():
         "sampled_scores", ["sampled_labels"], export.SAMPLED_LABELS)
     gate = {m.class_name: m for m in implicit.metrics_specs[0].metrics}["AUC"]
     assert gate.per_slice_thresholds[0].threshold.value_threshold.lower_bound.value == 0.75
+
+
+def test_branch_components_are_wired_per_task():
+    from tfx import v1 as tfx
+
+    def channel(artifact_type):
+        return tfx.dsl.Channel(type=artifact_type)
+
+    artifacts = tfx.types.standard_artifacts
+    trainer, resolver, evaluator, pusher = ranking_branch.create_ranking_components(
+        RankingSettings(task="implicit", model_name="rank"), channel(artifacts.Examples),
+        channel(artifacts.TransformGraph), channel(artifacts.Schema), "/serving")
+    assert [c.id for c in (trainer, resolver, evaluator, pusher)] == [
+        "ImplicitRankingTrainer", "ImplicitRankingBaselineResolver",
+        "ImplicitRankingEvaluator", "ImplicitRankingPusher"]
+    assert json.loads(trainer.exec_properties["custom_config"])["ranking"]["task"] == "implicit"
+    # The baseline is the latest model this branch's own Evaluator blessed.
+    producers = {key: (c.producer_component_id, c.output_key)
+                 for key, c in resolver.raw_inputs.items()}
+    assert producers == {"model": ("ImplicitRankingTrainer", "model"),
+                         "model_blessing": ("ImplicitRankingEvaluator", "blessing")}
+    assert evaluator.inputs["baseline_model"] is resolver.outputs["model"]
+    assert pusher.exec_properties["model_name"] == "rank"
+    with pytest.raises(ValueError, match="text encoder"):
+        ranking_branch.create_ranking_components(
+            RankingSettings(blocks=["user_id", "item_text"]), channel(artifacts.Examples),
+            channel(artifacts.TransformGraph), channel(artifacts.Schema), "/serving")

@@ -30,6 +30,8 @@ from models.ranking.model import RankingModel  # noqa: E402
 from models.retrieval.export import serving_input_specs, to_raw_features  # noqa: E402
 
 EXAMPLES = "examples"
+# Signature names of the implicit-feedback evaluation; SAMPLED_LABELS also names its output.
+SAMPLED_SCORES = "sampled_scores"
 SAMPLED_LABELS = "sampled_labels"
 
 
@@ -146,6 +148,6 @@ def export_serving_model(model: RankingModel, tft_output: tft.TFTransformOutput,
                                                input_signature=examples_spec)
         module.sampled_labels_fn = tf.function(module.sampled_labels,
                                                input_signature=examples_spec)
-        signatures.update(sampled_scores=module.sampled_scores_fn,
-                          sampled_labels=module.sampled_labels_fn)
+        signatures.update({SAMPLED_SCORES: module.sampled_scores_fn,
+                           SAMPLED_LABELS: module.sampled_labels_fn})
     tf.saved_model.save(module, export_dir, signatures=signatures)

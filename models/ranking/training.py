@@ -18,7 +18,7 @@ from absl import logging  # noqa: E402
 from models import features, towers  # noqa: E402
 from models.ranking.hparams import Hyperparameters  # noqa: E402
 from models.ranking.model import (  # noqa: E402
-    ITEM_NUMERIC, RankingModel, RatingStatistics, build_model)
+    ITEM_NUMERIC, RatingStatistics, build_model)
 from models.retrieval.training import read_raw_examples  # noqa: E402
 
 
@@ -110,7 +110,7 @@ def train(train_patterns: Sequence[str], eval_patterns: Sequence[str],
                                 item_text_table).cache()
     context = towers.context_from_transform(tft_output, hparams.embedding_dim, item_text_table,
                                             id_dropout=hparams.id_dropout)
-    model: RankingModel = build_model(
+    model = build_model(
         hparams, blocks, context, item_numeric_features(raw_spec),
         rating_statistics(train_patterns) if hparams.task == "rating" else None)
     model.compile(optimizer=tf_keras.optimizers.Adam(hparams.learning_rate))
