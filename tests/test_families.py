@@ -18,17 +18,7 @@ from models import features, registry, text_encoder
 from models.retrieval import export, training
 from models.retrieval.hparams import Hyperparameters
 from models.transform import preprocessing
-
-
-def _raw_spec(rows):
-    spec = {}
-    for name, value in rows[0].items():
-        if isinstance(value, list):
-            spec[name] = tf.io.VarLenFeature(tf.string)
-        else:
-            dtype = {str: tf.string, int: tf.int64, float: tf.float32}[type(value)]
-            spec[name] = tf.io.FixedLenFeature([1], dtype)
-    return spec
+from raw_feature_spec import raw_feature_spec
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def sample(tmp_path_factory):
     for split, rows in built.splits.items():
         examples_lib.write_tfrecord_gz(rows, str(root / f"Split-{split}" / "data.gz"))
     train_rows = built.splits[features.TRAIN_SPLIT]
-    spec = _raw_spec(train_rows)
+    spec = raw_feature_spec(train_rows[0])
     instances = [{k: v if isinstance(v, list) else [v] for k, v in row.items()} for row in train_rows]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \

@@ -18,19 +18,9 @@ from models.ranking import export, training
 from models.ranking.hparams import Hyperparameters, RankingSettings
 from models.transform import preprocessing
 from pipeline import ranking_branch
+from raw_feature_spec import raw_feature_spec
 
 SMALL = dict(epochs=8, batch_size=256, embedding_dim=16, deep_layers=[32], learning_rate=3e-3)
-
-
-def _raw_spec(row):
-    spec = {}
-    for name, value in row.items():
-        if isinstance(value, list):
-            spec[name] = tf.io.VarLenFeature(tf.string)
-        else:
-            dtype = {str: tf.string, int: tf.int64, float: tf.float32}[type(value)]
-            spec[name] = tf.io.FixedLenFeature([1], dtype)
-    return spec
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +34,7 @@ def sample(tmp_path_factory):
         examples_lib.write_tfrecord_gz(rows, str(root / f"Split-{split}" / "data.gz"))
     train_rows = built.splits[features.TRAIN_SPLIT]
     metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(_raw_spec(train_rows[0])))
+        schema_utils.schema_from_feature_spec(raw_feature_spec(train_rows[0])))
     instances = [{k: v if isinstance(v, list) else [v] for k, v in row.items()}
                  for row in train_rows]
     with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \
