@@ -14,7 +14,6 @@ CONFIG ?= pipeline/configs/default.yaml
 PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 3
-export TF_USE_LEGACY_KERAS := 1
 # The venv is shared by checkouts; this checkout's packages come first.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 

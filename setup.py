@@ -19,7 +19,8 @@ setuptools.setup(
     long_description=(_HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.11",
-    packages=setuptools.find_packages(include=["pipeline*", "components*", "models*", "serving*"]),
+    packages=setuptools.find_packages(
+        include=["pipeline*", "components*", "data_contract*", "models*", "serving*"]),
     package_data={"pipeline": ["configs/*.yaml"]},
     install_requires=_requirements(),
     entry_points={"console_scripts": ["unirec=pipeline.cli:main"]},

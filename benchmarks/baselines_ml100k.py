@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from components.datasets import movielens  # noqa: E402
+from data_contract import movielens  # noqa: E402
 from models import baselines  # noqa: E402
 from models.baselines import als, bpr  # noqa: E402
 from models.features import ITEM_ID, USER_ID  # noqa: E402

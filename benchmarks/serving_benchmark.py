@@ -35,7 +35,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402

@@ -5,7 +5,6 @@ import sys
 import warnings
 from typing import List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # google-cloud client libraries warn about Python 3.10 at every import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
@@ -42,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"unirec: {e}", file=sys.stderr)
         return 2
 
-    from pipeline import local_run, run_summary
+    from pipeline import progress, run_summary
 
     print(f"Pipeline {config.pipeline_name!r} on dataset {config.dataset.get('name')!r}; "
           f"output under {config.output_dir}")
-    summary = local_run.run_pipeline(config)
+    summary = progress.run_pipeline(config)
     if summary.evaluation:
         blessing = summary.evaluation["blessing"]
         print(f"\nRetrieval metrics on {summary.evaluation['num_users']} users, "

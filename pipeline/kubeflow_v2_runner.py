@@ -11,12 +11,10 @@ import os
 import re
 import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from tfx import v1 as tfx
 
-from tfx import v1 as tfx  # noqa: E402
-
-from pipeline import config as config_lib  # noqa: E402
-from pipeline import pipeline as pipeline_lib  # noqa: E402
+from pipeline import config as config_lib
+from pipeline import pipeline as pipeline_lib
 
 _KFP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 
@@ -26,17 +24,12 @@ def compile_pipeline(config: config_lib.PipelineConfig, image: str, output_file:
     if not _KFP_NAME.match(config.pipeline_name):
         raise ValueError(f"pipeline_name {config.pipeline_name!r} is not a valid Kubeflow name: "
                          "use lower-case letters, digits and '-' (at most 128)")
-    pipeline = tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
-        components=pipeline_lib.create_components(config),
-        enable_cache=config.enable_cache,
-        beam_pipeline_args=config.beam_pipeline_args)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=os.path.dirname(os.path.abspath(output_file)),
         output_filename=os.path.basename(output_file))
-    runner.run(pipeline)
+    # Kubeflow keeps its own ML Metadata: the local SQLite connection is not compiled in.
+    runner.run(pipeline_lib.create_pipeline(config))
     return output_file
 
 

@@ -8,24 +8,18 @@ split, so the exported model scores each eval example's item beside
 `eval_negatives` random catalogue items (`sampled_scores`, labels from
 `sampled_labels`) and TFMA computes AUC and log-loss over those pairs.
 """
-import os
 from typing import Dict, List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
+from tfx.types import Channel
 
-import tensorflow_model_analysis as tfma  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-from tfx.dsl.components.base import base_node  # noqa: E402
-from tfx.types import Channel  # noqa: E402
-
-from components.serving_pusher.component import ServingPusher  # noqa: E402
-from models import features  # noqa: E402
-from models.ranking.export import SAMPLED_LABELS, SAMPLED_SCORES  # noqa: E402
-from models.ranking.hparams import RankingSettings  # noqa: E402
-
-RANKING_TRAINER_MODULE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "models", "ranking", "trainer_module.py")
+from components.serving_pusher.component import ServingPusher
+from models import features
+from models.ranking.signatures import SAMPLED_LABELS, SAMPLED_SCORES
+from pipeline.config import RankingSettings
+from pipeline.model_trainer import create_trainer
 
 
 def component_id(kind: str, task: str) -> str:
@@ -91,20 +85,13 @@ def create_ranking_components(settings: RankingSettings, examples: Channel,
                               ) -> List[base_node.BaseNode]:
     """[Trainer, Resolver, Evaluator, ServingPusher] of the ranking model.
 
-    `text_encoder_model`: the TextEncoder's model, needed when the ranking blocks
-    read text (item_text, history_text).
+    `text_encoder_model` is needed when the ranking blocks read text.
     """
     if settings.uses_text and text_encoder_model is None:
         raise ValueError(f"ranking blocks {settings.blocks} need the text encoder's model")
-    trainer = tfx.components.Trainer(
-        module_file=RANKING_TRAINER_MODULE,
-        examples=examples,
-        transform_graph=transform_graph,
-        schema=schema,
-        base_model=text_encoder_model if settings.uses_text else None,
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
-        custom_config={"ranking": settings.to_dict()},
+    trainer = create_trainer(
+        "ranking", settings.to_dict(), examples, transform_graph, schema,
+        text_encoder_model if settings.uses_text else None,
     ).with_id(component_id("Trainer", settings.task))
     evaluator_id = component_id("Evaluator", settings.task)
     # Only this branch's models and blessings: the retrieval branch has its own.

@@ -8,8 +8,9 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.retrieval_evaluator.executor import EVALUATION_FILE, RECOMMENDATIONS_FILE
+from models.trainer_lib import HISTORY_FILE
 
-TRAINING_HISTORY_FILE = "history.json"
+RETRIEVAL_TRAINER_ID = "Trainer"
 
 
 @dataclasses.dataclass
@@ -36,6 +37,12 @@ def _latest_run_artifacts(store) -> List[metadata_store_pb2.Artifact]:
         return []
     latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
     return sorted(store.get_artifacts_by_context(latest.id), key=lambda a: -a.id)
+
+
+def _produced_by(store, artifact: metadata_store_pb2.Artifact, component_id: str) -> bool:
+    """Whether the component (its ML Metadata node context "<pipeline>.<id>") produced it."""
+    return any(context.name.endswith("." + component_id)
+               for context in store.get_contexts_by_artifact(artifact.id))
 
 
 def _ranking_metrics(evaluation_uri: str) -> Dict[str, float]:
@@ -68,8 +75,9 @@ def read(metadata_path: str) -> RunSummary:
             elif report is not None and summary.evaluation is None:
                 summary.evaluation = report
                 summary.recommendations_path = os.path.join(artifact.uri, RECOMMENDATIONS_FILE)
-        elif type_name == "ModelRun" and summary.training_history is None:
-            summary.training_history = _read_json(os.path.join(artifact.uri, TRAINING_HISTORY_FILE))
+        elif (type_name == "ModelRun" and summary.training_history is None
+              and _produced_by(store, artifact, RETRIEVAL_TRAINER_ID)):
+            summary.training_history = _read_json(os.path.join(artifact.uri, HISTORY_FILE))
     return summary
 
 

@@ -1,12 +1,12 @@
-"""Shared test set-up: TensorFlow flags before any import, the shared data folder."""
+"""Shared test set-up: quiet TensorFlow, Keras 2 before any test imports it, the shared data."""
 import os
 import pathlib
 import warnings
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
+import models  # noqa: E402,F401  asks TensorFlow for Keras 2 (models/__init__.py)
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -15,11 +15,11 @@ from tfx.types import artifact_utils
 _ANOMALIES_FILE = "SchemaDiff.pb"
 
 
-def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
+def describe_anomalies(anomalies: tfx.types.standard_artifacts.ExampleAnomalies) -> List[str]:
     """One line per anomaly: split, feature and TFDV's description."""
     problems = []
-    for split in split_names:
-        path = os.path.join(anomalies_uri, f"Split-{split}", _ANOMALIES_FILE)
+    for split in artifact_utils.decode_split_names(anomalies.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
         with tf.io.gfile.GFile(path, "rb") as f:
             anomalies = anomalies_pb2.Anomalies.FromString(f.read())
         for feature, info in sorted(anomalies.anomaly_info.items()):
@@ -37,8 +37,7 @@ class DataAnomaliesError(RuntimeError):
 @tfx.dsl.components.component
 def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[
         tfx.types.standard_artifacts.ExampleAnomalies]):
-    problems = describe_anomalies(
-        anomalies.uri, artifact_utils.decode_split_names(anomalies.split_names))
+    problems = describe_anomalies(anomalies)
     if problems:
         raise DataAnomaliesError(
             "ExampleValidator found anomalies; fix the data or the schema:\n  "

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import standard_artifacts
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.example_gen import executor
@@ -17,9 +17,9 @@ from components.example_gen import executor
 
 class UnirecExampleGenSpec(types.ComponentSpec):
     PARAMETERS = {
-        # JSON: the dataset spec given to components.datasets.registry.load_dataset.
+        # JSON: the dataset spec given to data_contract.load_dataset.
         "dataset": ExecutionParameter(type=str),
-        # JSON: the fields of components.example_gen.examples.SplitConfig.
+        # JSON: the fields of components.example_gen.split_config.SplitConfig.
         "split": ExecutionParameter(type=str),
         "history_length": ExecutionParameter(type=int),
         # Content hash of the source files, so that changed data is not served
@@ -27,7 +27,8 @@ class UnirecExampleGenSpec(types.ComponentSpec):
         "input_fingerprint": ExecutionParameter(type=str),
     }
     INPUTS = {}
-    OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
+    OUTPUTS = {standard_component_specs.EXAMPLES_KEY:
+               ChannelParameter(type=standard_artifacts.Examples)}
 
 
 class UnirecExampleGen(base_component.BaseComponent):

@@ -9,46 +9,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from components.datasets.contract import Dataset
-from components.example_gen import split_files
+from components.example_gen import external_split
+from components.example_gen.split_config import SplitConfig
+from data_contract.contract import Dataset
 from models import features
 
-SPLIT_METHODS = ("temporal", "random", "random_rows", "files")
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
 _FLOOR_TOLERANCE = 1e-9
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitConfig:
-    """How interactions are divided between train and eval.
-
-    method: "temporal" sends each user's last `eval_fraction` of interactions (by
-    time) to eval, "random" a seeded random `eval_fraction` of them; the count is
-    floored and every user keeps at least one train interaction. "random_rows"
-    sends a seeded random `eval_fraction` of all rows, whatever their user.
-    "files" takes a split written by another tool: `train_file` and `test_file`,
-    CSVs with header user_id,item_id,rating,timestamp and the dataset's ids.
-    holdout_item_fraction: a seeded share of the catalogue kept out of train
-    entirely; all interactions with these items go to eval.
-    """
-    method: str = "temporal"
-    eval_fraction: float = 0.2
-    seed: int = 0
-    holdout_item_fraction: float = 0.0
-    train_file: str = ""
-    test_file: str = ""
-
-    def __post_init__(self):
-        if (self.method == "files") != bool(self.train_file and self.test_file):
-            raise ValueError('split method "files" takes both train_file and test_file, '
-                             "and only it takes them")
-        if self.method not in SPLIT_METHODS:
-            raise ValueError(f"split method must be one of {SPLIT_METHODS}, got {self.method!r}")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        if not 0.0 <= self.holdout_item_fraction < 1.0:
-            raise ValueError(f"holdout_item_fraction must be in [0, 1), "
-                             f"got {self.holdout_item_fraction}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +34,7 @@ def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
     timestamps ordered as in the source), so no split leaks eval items into it.
     """
     if split.method == "files":
-        dataset, eval_mask = split_files.load(dataset, split.train_file, split.test_file)
+        dataset, eval_mask = external_split.load(dataset, split.train_file, split.test_file)
         return _build_examples(dataset, split, history_length, eval_mask)
     return _build_examples(dataset, split, history_length)
 

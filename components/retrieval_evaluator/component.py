@@ -8,7 +8,7 @@ from typing import Sequence
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import standard_artifacts
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.retrieval_evaluator import executor
@@ -25,12 +25,14 @@ class RetrievalEvaluatorSpec(types.ComponentSpec):
         "history_length": ExecutionParameter(type=int),
     }
     INPUTS = {
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-        "model": ChannelParameter(type=standard_artifacts.Model),
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        standard_component_specs.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
     }
     OUTPUTS = {
-        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        standard_component_specs.EVALUATION_KEY:
+            ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        standard_component_specs.BLESSING_KEY:
+            ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
 
 

@@ -1,12 +1,14 @@
 """Reads the Examples splits into what full-catalogue evaluation needs."""
 import dataclasses
-import os
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Set
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import tensorflow as tf
+from tfx import types
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
 
 from models import features
 
@@ -25,8 +27,8 @@ class EvaluationData:
     item_tags: sp.csr_matrix               # catalogue item x tag, multi-hot
 
 
-def split_pattern(examples_uri: str, split: str) -> str:
-    return os.path.join(examples_uri, f"Split-{split}", "*")
+def split_pattern(examples: types.Artifact, split: str) -> str:
+    return io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
 
 
 def read_columns(pattern: str, specs: Dict[str, tf.TensorSpec]) -> Dict[str, np.ndarray]:
@@ -62,7 +64,7 @@ def _history_matrix(histories: List[List[bytes]], length: int) -> np.ndarray:
     return matrix
 
 
-def load(examples_uri: str, query_specs: Dict[str, tf.TensorSpec],
+def load(examples: types.Artifact, query_specs: Dict[str, tf.TensorSpec],
          candidate_specs: Dict[str, tf.TensorSpec], history_length: int) -> EvaluationData:
     """Reads train, eval and candidates and builds one query per eval user."""
     key_specs = {features.USER_ID: tf.TensorSpec([None], tf.string),
@@ -74,9 +76,9 @@ def load(examples_uri: str, query_specs: Dict[str, tf.TensorSpec],
     if unsupported:
         raise ValueError(f"query features {unsupported} are lists; only the history may be")
     specs = {**user_specs, **key_specs}
-    train = pd.DataFrame(read_columns(split_pattern(examples_uri, features.TRAIN_SPLIT), specs))
-    evaluation = pd.DataFrame(read_columns(split_pattern(examples_uri, features.EVAL_SPLIT), specs))
-    candidates = read_columns(split_pattern(examples_uri, features.CANDIDATES_SPLIT),
+    train = pd.DataFrame(read_columns(split_pattern(examples, features.TRAIN_SPLIT), specs))
+    evaluation = pd.DataFrame(read_columns(split_pattern(examples, features.EVAL_SPLIT), specs))
+    candidates = read_columns(split_pattern(examples, features.CANDIDATES_SPLIT),
                               {**candidate_specs, features.ITEM_ID: key_specs[features.ITEM_ID],
                                features.ITEM_TAGS: tf.TensorSpec([None, None], tf.string)})
 

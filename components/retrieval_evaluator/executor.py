@@ -9,13 +9,13 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  models that read text tokenise in-graph
 from tfx import types
 from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils
 
 from components.example_gen import executor as example_gen_executor
 from components.retrieval_evaluator import data as data_lib
-from components.retrieval_evaluator import metrics as metrics_lib
 from models import baselines as baselines_lib
+from models import metrics as metrics_lib
 
 EVALUATION_FILE = "evaluation.json"
 RECOMMENDATIONS_FILE = "recommendations.csv"
@@ -34,14 +34,6 @@ def embed(signature, inputs: Dict[str, np.ndarray]) -> np.ndarray:
         batch = {name: tf.constant(value[start:start + _BATCH]) for name, value in inputs.items()}
         parts.append(signature(**batch)["embedding"].numpy())
     return np.concatenate(parts)
-
-
-def rank_excluding_train(scores: np.ndarray, train_items, k: int) -> np.ndarray:
-    """Top-k catalogue indices per user, never one of the user's training items."""
-    scores = scores.astype(np.float64, copy=True)
-    for row, items in enumerate(train_items):
-        scores[row, list(items)] = -np.inf
-    return metrics_lib.top_k_indices(scores, k)
 
 
 def model_scores(model, evaluation: data_lib.EvaluationData) -> np.ndarray:
@@ -133,10 +125,11 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
     num_items = len(evaluation.item_ids)
     index_of = {item: index for index, item in enumerate(evaluation.item_ids)}
     cold_items = np.array(sorted(index_of[i] for i in cold_item_ids if i in index_of), np.int64)
+    seen = metrics_lib.item_sets_matrix(evaluation.train_items, num_items)
     results = {}
     for name, scores in [("model", model_scores(model, evaluation))] + [
             (baseline, baseline_scores(baseline, evaluation)) for baseline in baselines]:
-        ranked = rank_excluding_train(scores, evaluation.train_items, max_k)
+        ranked = metrics_lib.top_k_unseen(scores, seen, max_k)
         results[name] = metrics_lib.ranking_metrics(
             ranked, evaluation.eval_items, cutoffs, num_items)
         results[name]["popularity_percentile@10"] = metrics_lib.popularity_percentile(
@@ -163,8 +156,10 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        model_artifact = artifact_utils.get_single_instance(input_dict["model"])
+        examples = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.EXAMPLES_KEY])
+        model_artifact = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_KEY])
         cutoffs = json.loads(exec_properties["cutoffs"])
         metric = exec_properties["metric"]
         baseline = exec_properties["baseline"]
@@ -172,7 +167,7 @@ class Executor(base_executor.BaseExecutor):
 
         model = tf.saved_model.load(path_utils.serving_model_path(model_artifact.uri))
         evaluation = data_lib.load(
-            examples.uri,
+            examples,
             signature_input_specs(model.signatures["query_embedding"]),
             signature_input_specs(model.signatures["candidate_embedding"]),
             exec_properties["history_length"])
@@ -186,13 +181,15 @@ class Executor(base_executor.BaseExecutor):
 
         report = {"num_users": len(evaluation.user_ids), "num_items": len(evaluation.item_ids),
                   "metrics": results, "blessing": blessing}
-        evaluation_artifact = artifact_utils.get_single_instance(output_dict["evaluation"])
+        evaluation_artifact = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY])
         with tf.io.gfile.GFile(os.path.join(evaluation_artifact.uri, EVALUATION_FILE), "w") as f:
             json.dump(report, f, indent=2)
         write_recommendations(os.path.join(evaluation_artifact.uri, RECOMMENDATIONS_FILE),
                               evaluation, ranking)
 
-        blessing_artifact = artifact_utils.get_single_instance(output_dict["blessing"])
+        blessing_artifact = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY])
         blessed = blessing["blessed"]
         blessing_artifact.set_int_custom_property("blessed", int(blessed))
         blessing_artifact.set_string_custom_property("current_model", model_artifact.uri)

@@ -15,8 +15,6 @@ from components.serving_pusher import warmup_requests
 from components.serving_pusher.server_configs import BatchingDefaults
 from models import features
 
-EXAMPLES_KEY = "examples"
-
 
 class Executor(pusher_executor.Executor):
     """Pushes a blessed model to `<serving_root>/<model_name>/<version>/`.
@@ -35,10 +33,11 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(pushed_model)
             return
         examples = []
-        if input_dict.get(EXAMPLES_KEY):
-            examples_uri = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]).uri
+        if input_dict.get(standard_component_specs.EXAMPLES_KEY):
             examples = warmup_requests.read_examples(
-                os.path.join(examples_uri, f"Split-{features.EVAL_SPLIT}"), exec_properties["warmup_rows"])
+                artifact_utils.get_split_uri(input_dict[standard_component_specs.EXAMPLES_KEY],
+                                             features.EVAL_SPLIT),
+                exec_properties["warmup_rows"])
         result = push_lib.push(
             self.GetModelPath(input_dict), exec_properties["serving_root"], exec_properties["model_name"],
             examples=examples,

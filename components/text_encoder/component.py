@@ -7,7 +7,7 @@ unseen in training is embedded from its text.
 """
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
@@ -17,7 +17,7 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         from models import text_encoder  # Keras 3 / keras-hub: import only here.
 
-        model = artifact_utils.get_single_instance(output_dict["model"])
+        model = artifact_utils.get_single_instance(output_dict[standard_component_specs.MODEL_KEY])
         text_encoder.export_encoder(
             path_utils.serving_model_path(model.uri),
             checkpoint=exec_properties["checkpoint"] or None,
@@ -32,7 +32,7 @@ class TextEncoderSpec(types.ComponentSpec):
         "sequence_length": ExecutionParameter(type=int),
     }
     INPUTS = {}
-    OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
+    OUTPUTS = {standard_component_specs.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
 
 class TextEncoder(base_component.BaseComponent):

@@ -7,7 +7,7 @@ from models.baselines.interface import Baseline, binarize
 from models.baselines.itemknn import ItemKNN
 from models.baselines.popularity import Popularity
 from models.baselines.random_baseline import RandomBaseline
-from models.baselines.registry import BASELINES, make_baseline
+from models.baselines.factory import BASELINES, make_baseline
 from models.baselines.splits import holdout_per_user
 from models.baselines.tags_linear import TagsLinear, multi_hot
 from models.baselines.tuning import GridSearch

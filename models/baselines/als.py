@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from models.baselines.implicit_factors import dot_scores, fit_factors
 from models.baselines.interface import Baseline, ItemFeatures, binarize
 
-# The registry's ALS picks its regularisation from this grid on a validation carve:
+# The factory's ALS picks its regularisation from this grid on a validation carve:
 # accuracy falls steeply on both sides of an optimum that depends on the dataset.
 REGULARIZATION_GRID = (5.0, 8.0, 12.0, 18.0, 27.0)
 # Searched by benchmarks/baselines_ml100k.py --tune; the defaults below won on ML-100K.

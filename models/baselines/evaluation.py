@@ -4,7 +4,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from components.retrieval_evaluator import metrics as metrics_lib
+from models import metrics as metrics_lib
 from models.baselines.interface import Baseline
 
 _USER_BATCH = 1024
@@ -26,14 +26,9 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
     if not len(users):
         raise ValueError("no user has a test interaction with the ranked items")
     ranked = np.concatenate([
-        _top_k_unseen(baseline.score(batch)[:, items], train[batch], max(cutoffs))
+        metrics_lib.top_k_unseen(baseline.score(batch)[:, items], train[batch], max(cutoffs))
         for batch in (users[start:start + _USER_BATCH]
                       for start in range(0, len(users), _USER_BATCH))])
     relevant = [set(test.indices[test.indptr[u]:test.indptr[u + 1]]) for u in users]
     return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(items))
 
-
-def _top_k_unseen(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
-    scores = scores.astype(np.float64, copy=True)
-    scores[seen.nonzero()] = -np.inf
-    return metrics_lib.top_k_indices(scores, k)

@@ -14,25 +14,17 @@ Unknown users and items are ordinary inputs: an unknown user gets the OOV ids,
 an unknown item the vector of an item with the OOV id, no tags and the
 catalogue's mean numeric fields.
 """
-import os
 from typing import Dict, List
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-
-from models import features  # noqa: E402
-from models.catalogue import Catalogue  # noqa: E402
-from models.ranking import training  # noqa: E402
-from models.ranking.model import RankingModel  # noqa: E402
-from models.retrieval.export import serving_input_specs, to_raw_features  # noqa: E402
-
-EXAMPLES = "examples"
-# Signature names of the implicit-feedback evaluation; SAMPLED_LABELS also names its output.
-SAMPLED_SCORES = "sampled_scores"
-SAMPLED_LABELS = "sampled_labels"
+from models import blocks, export_lib, features
+from models.catalogue import Catalogue
+from models.ranking.model import RankingModel
+from models.ranking.signatures import EXAMPLES, SAMPLED_LABELS, SAMPLED_SCORES
+from models.trainer_lib import TrainingRun
 
 
 def unknown_item_raw_features(catalogue: Catalogue, raw_feature_spec) -> Dict[str, tf.Tensor]:
@@ -52,10 +44,8 @@ def unknown_item_raw_features(catalogue: Catalogue, raw_feature_spec) -> Dict[st
 
 
 def _item_vectors(model: RankingModel, tft_layer, raw_items, text_embeddings) -> np.ndarray:
-    transformed = tft_layer(raw_items)
-    if text_embeddings is not None:
-        transformed[features.ITEM_TEXT_EMBEDDING] = tf.constant(text_embeddings)
-    return model.item_vector(transformed).numpy()
+    return model.item_vector(
+        export_lib.transformed_items(tft_layer, raw_items, text_embeddings)).numpy()
 
 
 def item_vectors(model: RankingModel, catalogue: Catalogue, tft_layer,
@@ -70,7 +60,7 @@ def item_vectors(model: RankingModel, catalogue: Catalogue, tft_layer,
 
 
 def user_raw_features(model: RankingModel, raw_feature_spec) -> List[str]:
-    return training.raw_features_for(model.user_vector.block_names, raw_feature_spec)
+    return blocks.raw_features(model.user_vector.block_names, raw_feature_spec)
 
 
 class RankingServingModule(tf.Module):
@@ -107,7 +97,7 @@ class RankingServingModule(tf.Module):
 
     def score(self, inputs: Dict[str, tf.Tensor]):
         users = {name: value for name, value in inputs.items() if name != features.ITEM_ID}
-        return {"scores": self._predict(to_raw_features(users, self._raw_spec),
+        return {"scores": self._predict(export_lib.to_raw_features(users, self._raw_spec),
                                         inputs[features.ITEM_ID])}
 
     def score_examples(self, examples: tf.Tensor):
@@ -131,12 +121,29 @@ class RankingServingModule(tf.Module):
         return {SAMPLED_LABELS: tf.concat([positives, negatives], axis=1)}
 
 
-def export_serving_model(model: RankingModel, tft_output: tft.TFTransformOutput,
-                         catalogue: Catalogue, export_dir: str, eval_negatives: int = 0) -> None:
-    """Saves the serving model; eval_negatives > 0 adds the sampled-AUC signatures."""
-    module = RankingServingModule(model, tft_output, catalogue, eval_negatives)
-    raw_spec = tft_output.raw_feature_spec()
-    score_specs = serving_input_specs(
+def export_serving_model(model: RankingModel, run: TrainingRun, export_dir: str,
+                         eval_negatives: int = 0) -> None:
+    """Saves the serving SavedModel of a trained ranking model.
+
+    Args:
+      model: the fitted RankingModel.
+      run: what the trainer prepared: the Transform output and the catalogue
+        (every item's vector is precomputed into the model).
+      export_dir: the SavedModel directory (the Trainer's serving_model_dir).
+      eval_negatives: > 0 adds the sampled-AUC signatures (implicit feedback).
+
+    Example:
+
+    ```python
+    export_serving_model(model, run, "/tmp/ranking")
+    loaded = tf.saved_model.load("/tmp/ranking")
+    loaded.signatures["score"](user_id=tf.constant(["u0001"]), item_id=tf.constant(["i00012"]),
+                               history_item_ids=tf.constant([["i00007"]]), ...)["scores"]
+    ```
+    """
+    module = RankingServingModule(model, run.tft_output, run.catalogue, eval_negatives)
+    raw_spec = run.raw_feature_spec
+    score_specs = export_lib.serving_input_specs(
         raw_spec, [*user_raw_features(model, raw_spec), features.ITEM_ID])
     examples_spec = [tf.TensorSpec([None], tf.string, name=EXAMPLES)]
 

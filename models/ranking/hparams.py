@@ -1,20 +1,15 @@
-"""Hyperparameters and pipeline settings of the ranking model (no TensorFlow import:
-the config reads it)."""
+"""Hyperparameters of the ranking model (no TensorFlow import: the config reads them)."""
 import dataclasses
 from typing import List
+
+from models import blocks
 
 TASKS = ("rating", "implicit")
 CROSS_STRUCTURES = ("stacked", "parallel")
 
-# Feature blocks (models/towers.py, plus item_numeric) by the side they describe:
-# implicit feedback pairs a user with other items of the batch, and the optional
-# retrieval task builds its query and candidate towers from these two sides.
-USER_BLOCKS = ("user_id", "user_features", "history", "history_text")
-ITEM_BLOCKS = ("item_id", "item_tags", "item_numeric", "item_text")
-
 
 @dataclasses.dataclass
-class Hyperparameters:
+class RankingHparams:
     """Defaults tuned for ratings on MovieLens 100K (seeded random 80/20 of all rows: RMSE 0.90)."""
     # "rating": regress the rating (MSE); "implicit": tell interactions from
     # sampled negatives (binary cross-entropy).
@@ -49,43 +44,28 @@ class Hyperparameters:
         if self.cross_structure not in CROSS_STRUCTURES:
             raise ValueError(f"cross_structure must be one of {CROSS_STRUCTURES}, "
                              f"got {self.cross_structure!r}")
-        unknown = [b for b in self.blocks if b not in USER_BLOCKS + ITEM_BLOCKS]
+        unknown = [b for b in self.blocks if b not in blocks.BLOCKS]
         if unknown:
             raise ValueError(f"unknown ranking feature block(s) {unknown}; "
-                             f"known: {sorted(USER_BLOCKS + ITEM_BLOCKS)}")
+                             f"known: {sorted(blocks.BLOCKS)}")
         if not self.user_blocks or not self.item_blocks:
-            raise ValueError(f"ranking blocks need at least one user block {USER_BLOCKS} "
-                             f"and one item block {ITEM_BLOCKS}, got {self.blocks}")
+            raise ValueError(
+                f"ranking blocks need at least one user block "
+                f"{blocks.on_side(list(blocks.BLOCKS), blocks.QUERY)} and one item block "
+                f"{blocks.on_side(list(blocks.BLOCKS), blocks.CANDIDATE)}, got {self.blocks}")
 
     @property
     def user_blocks(self) -> List[str]:
-        return [b for b in self.blocks if b in USER_BLOCKS]
+        return blocks.on_side(self.blocks, blocks.QUERY)
 
     @property
     def item_blocks(self) -> List[str]:
-        return [b for b in self.blocks if b in ITEM_BLOCKS]
+        return blocks.on_side(self.blocks, blocks.CANDIDATE)
 
     @property
     def uses_text(self) -> bool:
-        return any(block.endswith("_text") for block in self.blocks)
+        return blocks.needs_text(self.blocks)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(Hyperparameters)}
-
-
-@dataclasses.dataclass
-class RankingSettings(Hyperparameters):
-    """The `ranking:` section of the pipeline config: the model, then its evaluation."""
-    enabled: bool = True
-    model_name: str = "ranking"
-    # Raw features to slice the evaluation by (absent ones give no slices).
-    slice_features: List[str] = dataclasses.field(
-        default_factory=lambda: ["user_gender", "user_occupation"])
-    # Blessing, checked on the overall slice only: RMSE at most max_rmse (rating)
-    # or AUC at least min_auc (implicit), and no worse than the latest blessed
-    # ranking model by more than change_tolerance. The default bound suits the
-    # synthetic catalogue (small sample: mean predictor 1.46, model 1.23); on
-    # MovieLens 100K (model 0.90 random rows, 0.98 temporal) use 0.95 or 1.05.
-    max_rmse: float = 1.3
-    min_auc: float = 0.7
-    change_tolerance: float = 0.01
+        """The fields of the model (not those a subclass adds for the pipeline)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(RankingHparams)}

@@ -1,25 +1,21 @@
 """TFRS ranking with DCN-v2 cross layers over user and item feature blocks.
 
-The blocks of each side are concatenated into a user vector and an item
-vector; the DCN scores their concatenation. Keeping the two sides apart lets
-implicit feedback pair users with other items of the batch as negatives, lets
-the optional retrieval task project each side into a tower, and lets the
-exported model precompute every catalogue item's vector.
+The blocks of each side (models/blocks.py: QUERY is the user, CANDIDATE the
+item) are concatenated into a user vector and an item vector; the DCN scores
+their concatenation. Keeping the two sides apart lets implicit feedback pair
+users with other items of the batch as negatives, lets the optional retrieval
+task project each side into a tower, and lets the exported model precompute
+every catalogue item's vector.
 """
 import dataclasses
-import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tf_keras
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_recommenders as tfrs  # noqa: E402
-import tf_keras  # noqa: E402
-
-from models import features, towers  # noqa: E402
-from models.ranking.hparams import USER_BLOCKS, Hyperparameters  # noqa: E402
-
-ITEM_NUMERIC = "item_numeric"
+from models import blocks, features
+from models.ranking.hparams import RankingHparams
 
 
 @dataclasses.dataclass
@@ -28,17 +24,6 @@ class RatingStatistics:
     mean: float
     minimum: float
     maximum: float
-
-
-def build_block(name: str, context: towers.TowerContext,
-                item_numeric: Sequence[str]) -> tf_keras.layers.Layer:
-    """A towers.py block, or item_numeric: the item's numeric fields."""
-    if name == ITEM_NUMERIC:
-        # UserFeatures embeds whichever numeric fields the context names.
-        item_context = dataclasses.replace(
-            context, user_categorical=[], user_numeric=list(item_numeric))
-        return towers.UserFeatures(item_context, name=name)
-    return towers.build_block(name, context)
 
 
 class FeatureVector(tf_keras.layers.Layer):
@@ -182,21 +167,32 @@ class RankingModel(tfrs.Model):
         return tf.concat(labels, 0)[:, None], tf.concat(outputs, 0)[:, None], tf.concat(weights, 0)
 
 
-def build_model(hparams: Hyperparameters, block_names: Sequence[str],
-                context: towers.TowerContext, item_numeric: Sequence[str],
+def build_model(hparams: RankingHparams, block_names: Sequence[str],
+                context: blocks.BlockContext,
                 ratings: Optional[RatingStatistics] = None) -> RankingModel:
-    """The model for `hparams` over `block_names` (those of its blocks the data has).
-    A rating model starts from the mean training rating and predicts within its range."""
+    """The ranking model over `block_names`.
+
+    Args:
+      hparams: the DCN, task and training settings.
+      block_names: the blocks the data has (blocks.usable), user and item sides mixed.
+      context: the data's vocabularies and fields and the embedding size.
+      ratings: for the rating task: the model starts from the mean training
+        rating and predicts within the training range.
+
+    Returns:
+      The model; `model(transformed_features)` gives predicted ratings or
+      interaction probabilities.
+    """
     def side(names):
-        return [build_block(n, context, item_numeric) for n in names]
+        return [blocks.build(n, context) for n in names]
 
     network = DeepCrossNetwork(
         hparams.cross_layers, hparams.cross_structure, hparams.cross_projection_dim,
         hparams.deep_layers, hparams.dropout, hparams.feature_dropout, hparams.l2,
         output_bias=ratings.mean if ratings else 0.0, name="dcn")
     return RankingModel(
-        FeatureVector(side([n for n in block_names if n in USER_BLOCKS]), name="user"),
-        FeatureVector(side([n for n in block_names if n not in USER_BLOCKS]), name="item"),
+        FeatureVector(side(blocks.on_side(block_names, blocks.QUERY)), name="user"),
+        FeatureVector(side(blocks.on_side(block_names, blocks.CANDIDATE)), name="item"),
         PairScorer(network, implicit=hparams.task == "implicit",
                    rating_range=(ratings.minimum, ratings.maximum) if ratings else None,
                    name="scorer"),

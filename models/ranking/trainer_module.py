@@ -1,35 +1,61 @@
-"""The Trainer module file of the ranking model (TFX generic trainer).
+"""The ranking model's Trainer module: `run_fn` for TFX's generic Trainer.
 
-`base_model`, when given, is the pretrained text encoder (components/text_encoder),
-needed by the item_text and history_text blocks.
+models/trainer_lib.py runs the steps; this module says which blocks the model
+reads (`ranking.blocks`), what its loss needs, how it is built and what the
+SavedModel exports.
 """
-import os
+from typing import List, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
 
-import tensorflow_transform as tft  # noqa: E402
-
-from models import catalogue as catalogue_lib  # noqa: E402
-from models import features  # noqa: E402
-from models.ranking import export, training  # noqa: E402
-from models.ranking.hparams import Hyperparameters  # noqa: E402
-from models.retrieval.trainer_module import load_text_encoder, split_files  # noqa: E402
+from models import features, trainer_lib
+from models.ranking import export
+from models.ranking.hparams import RankingHparams
+from models.ranking.model import RankingModel, RatingStatistics, build_model
 
 
-def run_fn(fn_args):
-    hparams = Hyperparameters(**fn_args.custom_config["ranking"])
-    if hparams.uses_text and not fn_args.base_model:
-        raise ValueError(f"ranking blocks {hparams.blocks} need the text encoder "
-                         "as the Trainer's base_model")
-    encoder = load_text_encoder(fn_args.base_model) if hparams.uses_text else None
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    raw_spec = tft_output.raw_feature_spec()
-    catalogue = catalogue_lib.read_catalogue(
-        split_files(fn_args.train_files, features.CANDIDATES_SPLIT), raw_spec,
-        training.item_raw_features(hparams, raw_spec), encoder, hparams.text_batch_size)
-    text_table = catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None
-    model, _ = training.train(fn_args.train_files, fn_args.eval_files, tft_output, hparams,
-                              text_table, log_dir=fn_args.model_run_dir)
-    export.export_serving_model(
-        model, tft_output, catalogue, fn_args.serving_model_dir,
-        eval_negatives=hparams.eval_negatives if hparams.task == "implicit" else 0)
+def rating_statistics(file_patterns: Sequence[str]) -> RatingStatistics:
+    ratings = trainer_lib.read_raw_examples(
+        file_patterns, {features.RATING: tf.io.FixedLenFeature([1], tf.float32)}, 1 << 16)
+    values = np.concatenate([batch[features.RATING].numpy().ravel() for batch in ratings])
+    return RatingStatistics(float(values.mean()), float(values.min()), float(values.max()))
+
+
+class Ranking(trainer_lib.ModelType):
+    """The DCN-v2 ranking model over user and item blocks, for ratings or implicit feedback."""
+    config_key = "ranking"
+    hparams_class = RankingHparams
+
+    def block_names(self, hparams: RankingHparams) -> Sequence[str]:
+        return hparams.blocks
+
+    def labels(self, hparams: RankingHparams, raw_feature_spec) -> List[str]:
+        if hparams.task != "rating":
+            return []  # Implicit feedback: the examples are the positives.
+        if features.RATING not in raw_feature_spec:
+            raise ValueError("ranking task 'rating' needs a rating in the data; "
+                             "this dataset has none: use task 'implicit'")
+        return [features.RATING]
+
+    def build_model(self, run: trainer_lib.TrainingRun) -> RankingModel:
+        hparams = run.hparams
+        return build_model(
+            hparams, run.blocks, run.block_context(id_dropout=hparams.id_dropout),
+            rating_statistics(run.train_files) if hparams.task == "rating" else None)
+
+    def export(self, model: RankingModel, run: trainer_lib.TrainingRun, export_dir: str) -> None:
+        hparams = run.hparams
+        export.export_serving_model(
+            model, run, export_dir,
+            eval_negatives=hparams.eval_negatives if hparams.task == "implicit" else 0)
+
+
+def run_fn(fn_args) -> None:
+    """Trains the ranking model and writes its serving SavedModel (TFX generic Trainer).
+
+    Args:
+      fn_args: TFX's FnArgs. `custom_config["ranking"]` holds the RankingHparams
+        fields; `base_model`, when a block reads text, is the TextEncoder's model.
+    """
+    trainer_lib.run(fn_args, Ranking())

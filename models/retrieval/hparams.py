@@ -1,14 +1,14 @@
-"""Hyperparameters of the retrieval model (no TensorFlow import: the config reads it)."""
+"""Hyperparameters of the retrieval model (no TensorFlow import: the config reads them)."""
 import dataclasses
 
-from models import registry
+from models import families
 
 OPTIMIZERS = ("adam", "adagrad")
 
 
 @dataclasses.dataclass
-class Hyperparameters:
-    family: str = "cf"  # see models/registry.py
+class RetrievalHparams:
+    family: str = "cf"  # models/families.py
     embedding_dim: int = 64
     epochs: int = 5
     batch_size: int = 1024
@@ -24,9 +24,14 @@ class Hyperparameters:
     text_batch_size: int = 256
 
     def __post_init__(self):
-        registry.get(self.family)
+        families.get(self.family)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
+    @property
+    def uses_text(self) -> bool:
+        return families.get(self.family).uses_text
+
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(Hyperparameters)}
+        """The fields of the model (not those a subclass adds for the pipeline)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(RetrievalHparams)}

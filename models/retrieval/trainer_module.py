@@ -1,49 +1,57 @@
-"""The Trainer module file of the retrieval model (TFX generic trainer).
+"""The retrieval model's Trainer module: `run_fn` for TFX's generic Trainer.
 
-`base_model`, when given, is the pretrained text encoder (components/text_encoder).
+models/trainer_lib.py runs the steps; this module says which blocks the towers
+use (the family), how the model is built and what the SavedModel exports.
 """
-import os
+from typing import Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tf_keras
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
+from models import blocks, families, features, towers, trainer_lib
+from models.retrieval import export
+from models.retrieval import model as model_lib
+from models.retrieval.hparams import RetrievalHparams
 
-from models import catalogue as catalogue_lib  # noqa: E402
-from models import features, registry  # noqa: E402
-from models.retrieval import export, training  # noqa: E402
-from models.retrieval.hparams import Hyperparameters  # noqa: E402
-
-
-def split_files(train_files, split_name):
-    """The file patterns of another split of the Examples artifact train_files belong to."""
-    return [os.path.join(os.path.dirname(os.path.dirname(pattern)), f"Split-{split_name}", "*")
-            for pattern in train_files]
+_OPTIMIZERS = {"adam": tf_keras.optimizers.Adam, "adagrad": tf_keras.optimizers.Adagrad}
 
 
-def load_text_encoder(path):
-    if not path:
-        return None
-    import tensorflow_text  # noqa: F401  registers the encoder's tokenizer ops
+class Retrieval(trainer_lib.ModelType):
+    """The two-tower model of `retrieval.family`, trained with in-batch softmax."""
+    config_key = "retrieval"
+    hparams_class = RetrievalHparams
 
-    return tf.saved_model.load(path)
+    def block_names(self, hparams: RetrievalHparams) -> Sequence[str]:
+        return families.get(hparams.family).block_names
+
+    def datasets(self, run, train, evaluation):
+        # Log-Q correction needs each positive's sampling probability in training.
+        probabilities = model_lib.item_sampling_probabilities(
+            train, run.block_context().vocab_sizes[features.ITEM_ID])
+        return (model_lib.with_sampling_probability(train, probabilities),
+                model_lib.with_sampling_probability(evaluation, probabilities))
+
+    def build_model(self, run: trainer_lib.TrainingRun) -> model_lib.RetrievalModel:
+        hparams = run.hparams
+        context = run.block_context(id_dropout=families.get(hparams.family).id_dropout)
+        return model_lib.RetrievalModel(
+            towers.build_tower(blocks.on_side(run.blocks, blocks.QUERY), context, "query_tower"),
+            towers.build_tower(blocks.on_side(run.blocks, blocks.CANDIDATE), context,
+                               "candidate_tower"),
+            temperature=hparams.temperature, logq_correction=hparams.logq_correction)
+
+    def optimizer(self, hparams: RetrievalHparams) -> tf_keras.optimizers.Optimizer:
+        return _OPTIMIZERS[hparams.optimizer](hparams.learning_rate)
+
+    def export(self, model: model_lib.RetrievalModel, run: trainer_lib.TrainingRun,
+               export_dir: str) -> None:
+        export.export_serving_model(model, run, export_dir)
 
 
-def run_fn(fn_args):
-    hparams = Hyperparameters(**fn_args.custom_config["retrieval"])
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    uses_text = registry.get(hparams.family).uses_text
-    if uses_text and not fn_args.base_model:
-        raise ValueError(f"family {hparams.family!r} needs the text encoder as the Trainer's base_model")
-    encoder = load_text_encoder(fn_args.base_model) if uses_text else None
+def run_fn(fn_args) -> None:
+    """Trains the retrieval model and writes its serving SavedModel (TFX generic Trainer).
 
-    raw_spec = tft_output.raw_feature_spec()
-    catalogue = catalogue_lib.read_catalogue(
-        split_files(fn_args.train_files, features.CANDIDATES_SPLIT), raw_spec,
-        training.candidate_raw_features(hparams, raw_spec), encoder, hparams.text_batch_size)
-    text_table = catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None
-    model, history = training.train(fn_args.train_files, fn_args.eval_files, tft_output, hparams,
-                                    text_table, log_dir=fn_args.model_run_dir)
-    training.write_history(history, os.path.join(fn_args.model_run_dir, "history.json"))
-    export.export_serving_model(model, tft_output, hparams, catalogue,
-                                fn_args.serving_model_dir, encoder)
+    Args:
+      fn_args: TFX's FnArgs. `custom_config["retrieval"]` holds the RetrievalHparams
+        fields; `base_model`, when the family reads text, is the TextEncoder's model.
+    """
+    trainer_lib.run(fn_args, Retrieval())

@@ -1,18 +1,14 @@
-"""The Transform module file: one preprocessing_fn for every dataset and model.
+"""The Transform module: one preprocessing_fn for every dataset and model.
 
 Features are found by role (models/features.py), so the same function serves
 every dataset: ids and categoricals get vocabularies computed on the train
 split (unseen values fall into one OOV bucket), numeric fields are z-scored and
 bucketised, item text is normalised, tags become vocabulary ids.
 """
-import os
+import tensorflow as tf
+import tensorflow_transform as tft
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-
-from models import features  # noqa: E402
+from models import features
 
 NUM_OOV_BUCKETS = 1
 NUM_NUMERIC_BUCKETS = 10
@@ -44,6 +40,18 @@ def normalize_text(text: tf.Tensor) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs):
+    """The Transform component's function (TFX passes `preprocessing_fn` by module path).
+
+    Args:
+      inputs: raw features by name, as parsed with the schema (`[batch, 1]` dense
+        or sparse; lists sparse).
+
+    Returns:
+      Transformed features: vocabulary ids for ids, categoricals, the history and
+      tags; z-score and `<name>_bucket` for numeric user and item fields;
+      normalised item text; rating and timestamp as they are. All `[batch]`
+      except the lists.
+    """
     outputs = {}
     item_ids = _dense(inputs[features.ITEM_ID], "")
     item_vocab = tft.vocabulary(item_ids, vocab_filename=ITEM_ID_VOCAB)

@@ -60,7 +60,7 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
                   protocol_list: List[protocols_lib.Protocol], families: List[str],
                   output_dir: str, epochs: Optional[int] = None,
                   recs_out: Optional[str] = None, k: int = 10) -> Dict:
-    from pipeline import local_run
+    from pipeline import progress
 
     output_dir = os.path.abspath(output_dir)
     base = config_lib.load_config(config_path, dataset_overrides)
@@ -75,7 +75,7 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
                 **_overrides(protocol, family, base.dataset.get("name", "data"),
                              os.path.join(output_dir, "runs"), epochs)})
             started = time.monotonic()
-            summary = local_run.run_pipeline(config)
+            summary = progress.run_pipeline(config)
             results["protocols"][protocol.name][family] = {
                 "metrics": summary.evaluation["metrics"],
                 "blessed": summary.evaluation["blessing"]["blessed"],

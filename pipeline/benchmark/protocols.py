@@ -7,7 +7,7 @@ from typing import Any, Dict, Tuple
 class Protocol:
     name: str
     description: str
-    split: Dict[str, Any]           # fields of components.example_gen.examples.SplitConfig
+    split: Dict[str, Any]           # fields of components.example_gen.split_config.SplitConfig
     headline: Tuple[str, ...]       # the metrics its table leads with
     with_ranking: bool = False      # also train and evaluate the ranking model (RMSE)
 

@@ -1,0 +1,55 @@
+"""Dataset name -> adapter: the one entry point the pipeline uses to load data."""
+import os
+from typing import Any, Callable, Dict, Mapping
+
+from data_contract import contract, csv_files, movielens, synthetic
+from data_contract.contract import Dataset
+
+_SYNTHETIC_KEYS = ("num_users", "num_items", "num_interactions", "seed")
+
+
+def _synthetic(options: Dict[str, Any], base_dir: str, on_bad_row: str) -> Dataset:
+    # Generated data has no bad rows, so on_bad_row does not apply.
+    _check_keys("synthetic", options, _SYNTHETIC_KEYS)
+    return synthetic.generate(**options)
+
+
+def _movielens_100k(options: Dict[str, Any], base_dir: str, on_bad_row: str) -> Dataset:
+    _check_keys(movielens.NAME, options, ("data_dir",))
+    data_dir = options.get("data_dir")
+    if data_dir is not None:
+        data_dir = os.path.join(base_dir, os.path.expanduser(data_dir))
+    return movielens.load_100k(data_dir, on_bad_row=on_bad_row)
+
+
+def _csv(options: Dict[str, Any], base_dir: str, on_bad_row: str) -> Dataset:
+    return csv_files.load_csv(options, base_dir=base_dir, on_bad_row=on_bad_row)
+
+
+_LOADERS: Dict[str, Callable[[Dict[str, Any], str, str], Dataset]] = {
+    synthetic.NAME: _synthetic,
+    movielens.NAME: _movielens_100k,
+    "csv": _csv,
+}
+KNOWN_DATASETS = tuple(_LOADERS)
+
+
+def load_dataset(spec: Mapping[str, Any], base_dir: str = ".") -> Dataset:
+    """Loads the dataset that spec["name"] names, with the rest of `spec` as its options.
+
+    `on_bad_row` ("error" or "skip") applies to file-based datasets; relative paths
+    are resolved against `base_dir`, the folder of the config file.
+    """
+    options = dict(spec)
+    name = options.pop("name", None)
+    on_bad_row = options.pop("on_bad_row", "error")
+    contract.check_on_bad_row(on_bad_row)
+    if name not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
+    return _LOADERS[name](options, base_dir, on_bad_row)
+
+
+def _check_keys(name: str, options: Mapping[str, Any], allowed) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"dataset {name!r}: unknown options {unknown}; allowed: {list(allowed)}")

@@ -1,0 +1,351 @@
+"""Delimited files into the data contract, with every bad row located by line.
+
+`load_csv` reads interactions (and optionally items and users) CSV files through
+a column mapping. `read_table` and `Table` are the reading layer shared with the
+other file-based adapters.
+"""
+import csv
+import io
+import os
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from data_contract import contract
+from data_contract.contract import Dataset, FileReport, LoadReport
+from data_contract.errors import DataError
+from models import features
+
+# Undecodable bytes survive decoding with errors="surrogateescape" as these.
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
+_DEFAULT_TAG_SEPARATOR = "|"
+# What is wrong with a row: (field or None, reason, expected, got).
+Problem = Tuple[Optional[str], str, str, Any]
+
+
+class Table:
+    """The rows of one delimited file as strings, and the bad rows found in them.
+
+    The parsing methods return arrays aligned with all rows and record the rows
+    they cannot parse; `good_rows` then raises a DataError for the first bad row
+    or, when skipping, counts the bad rows by reason in the file's report.
+    """
+
+    def __init__(self, name: str, columns: Sequence[str], rows: List[List[str]],
+                 lines: List[int], on_bad_row: str, report: FileReport,
+                 problems: Optional[Dict[int, Problem]] = None):
+        self.name = name
+        self.columns = list(columns)
+        self.lines = np.asarray(lines, dtype=np.int64)
+        cells = list(zip(*rows)) if rows else [()] * len(self.columns)
+        self._values = {c: np.array(v, dtype=object) for c, v in zip(self.columns, cells)}
+        self._on_bad_row = on_bad_row
+        self._report = report
+        # Row index -> the row's first problem.
+        self._issues = dict(problems or {})
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def require(self, column: str) -> None:
+        if column not in self._values:
+            raise DataError(self.name, 1, column, f"a column named {column!r}", self.columns)
+
+    def strings(self, column: str) -> np.ndarray:
+        self.require(column)
+        return self._values[column]
+
+    def stripped(self, column: str) -> np.ndarray:
+        return np.array([v.strip() for v in self.strings(column)], dtype=object)
+
+    def ids(self, column: str) -> np.ndarray:
+        values = self.stripped(column)
+        self.mark_bad(values == "", column, f"missing {column}", "a non-empty id", values)
+        return values
+
+    def numbers(self, column: str, required: bool, expected: str = "a number") -> np.ndarray:
+        """Floats; an empty cell is NaN, or a bad row when `required`."""
+        values = self.stripped(column)
+        empty = values == ""
+        parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        unparsable = ~empty & ~np.isfinite(parsed)
+        self.mark_bad(unparsable, column, f"unparsable {column}", expected, values)
+        if required:
+            self.mark_bad(empty, column, f"missing {column}", expected, values)
+        parsed[empty | unparsable] = np.nan
+        return parsed
+
+    def integers(self, column: str, expected: str) -> np.ndarray:
+        """Required int64 values; bad rows hold 0."""
+        parsed = self.numbers(column, required=True, expected=expected)
+        fractional = np.isfinite(parsed) & (parsed != np.floor(parsed))
+        self.mark_bad(fractional, column, f"unparsable {column}", expected, self.stripped(column))
+        return np.where(np.isfinite(parsed) & ~fractional, parsed, 0).astype(np.int64)
+
+    def mark_duplicates(self, column: str, ids: np.ndarray) -> None:
+        """Marks every repeat of an id after its first good row."""
+        seen = set()
+        repeats = np.zeros(len(ids), dtype=bool)
+        for index, value in enumerate(ids):
+            if index in self._issues:
+                continue
+            repeats[index] = value in seen
+            seen.add(value)
+        self.mark_bad(repeats, column, f"duplicate {column}", f"a unique {column}", ids)
+
+    def mark_unknown(self, column: str, ids: np.ndarray, known: Sequence[str],
+                     source: str) -> None:
+        unknown = ~pd.Series(ids).isin(known).to_numpy()
+        self.mark_bad(unknown, column, f"unknown {column}", f"an id listed in {source}", ids)
+
+    def mark_bad(self, mask: np.ndarray, field: Optional[str], reason: str, expected: str,
+                 got: Sequence[Any]) -> None:
+        for index in np.flatnonzero(mask):
+            self._issues.setdefault(int(index), (field, reason, expected, got[index]))
+
+    def good_rows(self) -> np.ndarray:
+        """A mask of the rows without problems; see the class docstring."""
+        self._report.rows_read = len(self)
+        keep = np.ones(len(self), dtype=bool)
+        if not self._issues:
+            return keep
+        if self._on_bad_row == "error":
+            first = min(self._issues)
+            field, _, expected, got = self._issues[first]
+            raise DataError(self.name, int(self.lines[first]), field, expected, got)
+        for index, (_, reason, _, _) in self._issues.items():
+            self._report.skipped[reason] += 1
+            keep[index] = False
+        return keep
+
+
+def read_table(path: str, name: str, report: LoadReport, on_bad_row: str, delimiter: str = ",",
+               encoding: str = "utf-8", column_names: Optional[Sequence[str]] = None,
+               quoted: bool = True) -> Table:
+    """Reads a delimited file; its header row names the columns unless `column_names` does."""
+    contract.check_on_bad_row(on_bad_row)
+    raw = _read_bytes(path, name)
+    try:
+        text, broken_encoding = raw.decode(encoding), False
+    except UnicodeDecodeError:
+        text, broken_encoding = raw.decode(encoding, errors="surrogateescape"), True
+    text = text.removeprefix("\ufeff")  # a byte order mark is not part of the header
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+    try:
+        columns = (list(column_names) if column_names is not None
+                   else _header(reader, name, encoding))
+        rows, lines, problems = _rows(reader, columns, encoding, broken_encoding)
+    except csv.Error as error:
+        raise DataError(name, reader.line_num, None, "well-formed delimited text", str(error))
+    return Table(name, columns, rows, lines, on_bad_row, report.file(name), problems)
+
+
+def _read_bytes(path: str, name: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file {os.path.abspath(path)!r}") from None
+
+
+def _header(reader, name: str, encoding: str) -> List[str]:
+    header = next(reader, None)
+    if not header:
+        raise DataError(name, 1, None, "a header row naming the columns", "an empty first line")
+    columns = [c.strip() for c in header]
+    for column in columns:
+        if _ESCAPED_BYTES.search(column):
+            raise DataError(name, 1, None, f"valid {encoding} text", _raw(column, encoding))
+    repeated = [c for c in columns if columns.count(c) > 1]
+    if repeated:
+        raise DataError(name, 1, repeated[0], "unique column names", columns)
+    return columns
+
+
+def _rows(reader, columns: List[str], encoding: str, broken_encoding: bool):
+    """Rows padded to the header's width, their first lines, and their problems by index."""
+    rows, lines, problems = [], [], {}
+    width = len(columns)
+    next_line = reader.line_num + 1
+    for row in reader:
+        line, next_line = next_line, reader.line_num + 1
+        if not row:  # a blank line holds no row
+            continue
+        index = len(rows)
+        if len(row) != width:
+            problems[index] = (None, "wrong number of fields", f"{width} fields", len(row))
+            row = (row + [""] * width)[:width]
+        if broken_encoding and index not in problems:
+            for column, value in zip(columns, row):
+                if _ESCAPED_BYTES.search(value):
+                    problems[index] = (column, f"invalid {encoding} text",
+                                       f"valid {encoding} text", _raw(value, encoding))
+                    break
+        rows.append(row)
+        lines.append(line)
+    return rows, lines, problems
+
+
+def _raw(value: str, encoding: str) -> bytes:
+    return value.encode(encoding, errors="surrogateescape")
+
+
+# --- load_csv: the "csv" dataset ---
+
+_FILE_KEYS = {"path", "columns", "delimiter", "encoding"}
+_SPEC_KEYS = {
+    "interactions": _FILE_KEYS,
+    "items": _FILE_KEYS | {"text_fields", "tag_fields", "numeric_fields"},
+    "users": _FILE_KEYS | {"categorical_fields", "numeric_fields"},
+}
+_MAPPED_COLUMNS = {
+    "interactions": (features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP),
+    "items": (features.ITEM_ID,),
+    "users": (features.USER_ID,),
+}
+
+
+def load_csv(spec: Mapping[str, Any], base_dir: str = ".", on_bad_row: str = "error",
+             name: str = "csv") -> Dataset:
+    """Loads CSV files described by `spec`; relative paths are resolved against `base_dir`.
+
+    spec = {"interactions": {"path": ..., "columns": {"user_id": ..., "item_id": ...,
+                                                      "timestamp": ..., "rating": ...}},
+            "items": {"path": ..., "columns": {"item_id": ...}, "text_fields": [...],
+                      "tag_fields": {field: separator} or [...], "numeric_fields": [...]},
+            "users": {"path": ..., "columns": {"user_id": ...},
+                      "categorical_fields": [...], "numeric_fields": [...]}}
+    Only "interactions" is required; "columns" maps contract names to file columns
+    (unmapped names are looked up as is); "delimiter" and "encoding" are optional.
+    Without an items (users) file, the items (users) are those interacted with.
+    """
+    contract.check_on_bad_row(on_bad_row)
+    _check_spec(spec)
+    report = LoadReport()
+    item_spec, user_spec = spec.get("items"), spec.get("users")
+
+    items, text_fields, tag_fields, item_numeric = None, (), (), ()
+    if item_spec is not None:
+        items, text_fields, tag_fields, item_numeric = _load_items(
+            item_spec, base_dir, report, on_bad_row)
+    users, categorical_fields, user_numeric = None, (), ()
+    if user_spec is not None:
+        users, categorical_fields, user_numeric = _load_users(
+            user_spec, base_dir, report, on_bad_row)
+
+    interactions = _load_interactions(
+        spec["interactions"], base_dir, report, on_bad_row,
+        known_items=None if items is None else (items[features.ITEM_ID], item_spec["path"]),
+        known_users=None if users is None else (users[features.USER_ID], user_spec["path"]))
+    if items is None:
+        items = contract.items_from_interactions(interactions)
+    if users is None:
+        users = contract.users_from_interactions(interactions)
+    return Dataset(name=name, interactions=interactions, items=items, users=users,
+                   item_text_fields=text_fields, item_tag_fields=tag_fields,
+                   item_numeric_fields=item_numeric,
+                   user_categorical_fields=categorical_fields, user_numeric_fields=user_numeric,
+                   report=report)
+
+
+def _check_spec(spec: Mapping[str, Any]) -> None:
+    unknown = set(spec) - set(_SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"csv dataset: unknown keys {sorted(unknown)}; "
+                         f"expected some of {sorted(_SPEC_KEYS)}")
+    if "interactions" not in spec:
+        raise ValueError("csv dataset: 'interactions' is required")
+    for part, file_spec in spec.items():
+        unknown = set(file_spec) - _SPEC_KEYS[part]
+        if unknown:
+            raise ValueError(f"csv dataset, {part}: unknown keys {sorted(unknown)}; "
+                             f"expected some of {sorted(_SPEC_KEYS[part])}")
+        if "path" not in file_spec:
+            raise ValueError(f"csv dataset, {part}: 'path' is required")
+        unknown = set(file_spec.get("columns", {})) - set(_MAPPED_COLUMNS[part])
+        if unknown:
+            raise ValueError(f"csv dataset, {part}.columns: unknown keys {sorted(unknown)}; "
+                             f"expected some of {list(_MAPPED_COLUMNS[part])}")
+
+
+def _open(file_spec: Mapping[str, Any], base_dir: str, report: LoadReport,
+          on_bad_row: str) -> Table:
+    path = file_spec["path"]
+    return read_table(os.path.join(base_dir, path), path, report, on_bad_row,
+                      delimiter=file_spec.get("delimiter", ","),
+                      encoding=file_spec.get("encoding", "utf-8"))
+
+
+def _column(file_spec: Mapping[str, Any], name: str) -> str:
+    return file_spec.get("columns", {}).get(name, name)
+
+
+def _load_interactions(file_spec, base_dir, report, on_bad_row, known_items, known_users):
+    table = _open(file_spec, base_dir, report, on_bad_row)
+    user_column = _column(file_spec, features.USER_ID)
+    item_column = _column(file_spec, features.ITEM_ID)
+    user_ids, item_ids = table.ids(user_column), table.ids(item_column)
+    timestamps = table.integers(_column(file_spec, features.TIMESTAMP),
+                                "an integer timestamp (seconds since the epoch)")
+    rating_column = _column(file_spec, features.RATING)
+    has_ratings = features.RATING in file_spec.get("columns", {}) or rating_column in table.columns
+    ratings = table.numbers(rating_column, required=True) if has_ratings else None
+    for column, ids, known in ((item_column, item_ids, known_items),
+                               (user_column, user_ids, known_users)):
+        if known is not None:
+            table.mark_unknown(column, ids, known[0], known[1])
+    keep = table.good_rows()
+    return contract.interactions_frame(user_ids[keep], item_ids[keep], timestamps[keep],
+                                       ratings[keep] if has_ratings else None)
+
+
+def _load_items(file_spec, base_dir, report, on_bad_row):
+    table = _open(file_spec, base_dir, report, on_bad_row)
+    id_column = _column(file_spec, features.ITEM_ID)
+    ids = table.ids(id_column)
+    text_fields = tuple(file_spec.get("text_fields", ()))
+    tag_spec = file_spec.get("tag_fields", {})
+    separators = (dict(tag_spec) if isinstance(tag_spec, Mapping)
+                  else {field: _DEFAULT_TAG_SEPARATOR for field in tag_spec})
+    numeric_fields = tuple(file_spec.get("numeric_fields", ()))
+    columns = {field: table.strings(field) for field in text_fields}
+    columns.update({field: table.strings(field) for field in separators})
+    columns.update({field: table.numbers(field, required=False) for field in numeric_fields})
+    table.mark_duplicates(id_column, ids)
+    keep = table.good_rows()
+
+    items = {features.ITEM_ID: ids[keep]}
+    items.update({field: columns[field][keep] for field in text_fields})
+    items.update({field: [_split_tags(v, sep) for v in columns[field][keep]]
+                  for field, sep in separators.items()})
+    file_report = report.file(file_spec["path"])
+    items.update({field: contract.impute_median(columns[field][keep], field, file_report)
+                  for field in numeric_fields})
+    return pd.DataFrame(items), text_fields, tuple(separators), numeric_fields
+
+
+def _load_users(file_spec, base_dir, report, on_bad_row):
+    table = _open(file_spec, base_dir, report, on_bad_row)
+    id_column = _column(file_spec, features.USER_ID)
+    ids = table.ids(id_column)
+    categorical_fields = tuple(file_spec.get("categorical_fields", ()))
+    numeric_fields = tuple(file_spec.get("numeric_fields", ()))
+    columns = {field: table.stripped(field) for field in categorical_fields}
+    columns.update({field: table.numbers(field, required=False) for field in numeric_fields})
+    table.mark_duplicates(id_column, ids)
+    keep = table.good_rows()
+
+    users = {features.USER_ID: ids[keep]}
+    users.update({field: columns[field][keep] for field in categorical_fields})
+    file_report = report.file(file_spec["path"])
+    users.update({field: contract.impute_median(columns[field][keep], field, file_report)
+                  for field in numeric_fields})
+    return pd.DataFrame(users), categorical_fields, numeric_fields
+
+
+def _split_tags(value: str, separator: str) -> List[str]:
+    """The non-empty, stripped tags of one cell."""
+    return [tag.strip() for tag in value.split(separator) if tag.strip()]

@@ -1,0 +1,261 @@
+"""The Trainer skeleton every model type shares (TFX's generic Trainer calls `run_fn`).
+
+A model type's trainer_module.py describes its model as a `ModelType` and its
+`run_fn` is `trainer_lib.run(fn_args, ModelType())`, which does:
+
+  hparams from custom_config[config_key]
+  -> the feature blocks the data has (models/blocks.py; a side left without one fails)
+  -> the text encoder (the Trainer's base_model) when a block reads text
+  -> the item catalogue (candidates split), each item text encoded once
+  -> train and eval batches: raw tf.Examples through the Transform graph
+  -> the model type's model -> compile and fit, TensorBoard in the ModelRun
+  -> history.json in the ModelRun -> the model type's SavedModel export
+
+The Trainer applies the Transform graph itself (the TFT layer), so training,
+evaluation and serving share it and nothing is materialised.
+"""
+import abc
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
+
+from models import blocks, features
+from models import catalogue as catalogue_lib
+from models.transform import preprocessing
+
+HISTORY_FILE = "history.json"  # per-epoch losses, in the Trainer's ModelRun
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What the skeleton prepares before a model type builds its model."""
+    hparams: Any
+    tft_output: tft.TFTransformOutput
+    blocks: List[str]  # the asked-for blocks that the data has, in the order asked
+    catalogue: catalogue_lib.Catalogue
+    train_files: List[str]
+    eval_files: List[str]
+    text_encoder: Optional[Any] = None  # the loaded text encoder SavedModel
+    item_text_table: Optional[np.ndarray] = None  # catalogue.item_text_table
+
+    @property
+    def raw_feature_spec(self) -> Dict[str, Any]:
+        return self.tft_output.raw_feature_spec()
+
+    def block_context(self, id_dropout: float = 0.0) -> blocks.BlockContext:
+        """Vocabulary sizes and user and item fields from the Transform output."""
+        raw_spec = self.raw_feature_spec
+        user_fields = blocks.user_fields(raw_spec)
+        categorical = [name for name in user_fields if raw_spec[name].dtype == tf.string]
+        numeric = [name for name in user_fields if raw_spec[name].dtype != tf.string]
+        vocab_names = {features.USER_ID: preprocessing.USER_ID_VOCAB,
+                       features.ITEM_ID: preprocessing.ITEM_ID_VOCAB,
+                       **{name: name for name in categorical}}
+        if features.ITEM_TAGS in raw_spec:
+            vocab_names[features.ITEM_TAGS] = preprocessing.ITEM_TAGS_VOCAB
+        sizes = {name: self.tft_output.vocabulary_size_by_name(vocab)
+                 + preprocessing.NUM_OOV_BUCKETS for name, vocab in vocab_names.items()}
+        return blocks.BlockContext(
+            self.hparams.embedding_dim, sizes, categorical, numeric,
+            blocks.item_numeric_fields(raw_spec), self.item_text_table, id_dropout)
+
+
+class ModelType(abc.ABC):
+    """What one kind of model adds to the skeleton: its blocks, model and export.
+
+    Its hparams (`hparams_class`, built from `custom_config[config_key]`) must have
+    `seed`, `epochs`, `batch_size`, `learning_rate`, `embedding_dim` and
+    `text_batch_size`.
+
+    Example (models/retrieval/trainer_module.py is a complete one):
+
+    ```python
+    class MyModel(trainer_lib.ModelType):
+        config_key = "my_model"
+        hparams_class = MyHparams
+
+        def block_names(self, hparams):
+            return ["user_id", "item_id"]
+
+        def build_model(self, run):
+            return MyTfrsModel(run.block_context(), run.blocks)
+
+        def export(self, model, run, export_dir):
+            tf.saved_model.save(MyServingModule(model, run.tft_output), export_dir)
+
+
+    def run_fn(fn_args):
+        trainer_lib.run(fn_args, MyModel())
+    ```
+    """
+    config_key: str
+    hparams_class: type
+
+    @abc.abstractmethod
+    def block_names(self, hparams) -> Sequence[str]:
+        """The feature blocks the model asks for; those the data lacks are left out."""
+
+    def labels(self, hparams, raw_feature_spec) -> List[str]:
+        """Raw features the loss reads besides the blocks' (raises if the data lacks them)."""
+        return []
+
+    def datasets(self, run: TrainingRun, train: tf.data.Dataset,
+                 evaluation: tf.data.Dataset) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
+        """Adds what the model's loss needs to the transformed train and eval batches."""
+        return train, evaluation
+
+    @abc.abstractmethod
+    def build_model(self, run: TrainingRun) -> tf_keras.Model:
+        """The untrained model (a tfrs.Model) over `run.blocks`."""
+
+    def optimizer(self, hparams) -> tf_keras.optimizers.Optimizer:
+        return tf_keras.optimizers.Adam(hparams.learning_rate)
+
+    @abc.abstractmethod
+    def export(self, model: tf_keras.Model, run: TrainingRun, export_dir: str) -> None:
+        """Saves the serving SavedModel (raw features in, the Transform graph inside)."""
+
+
+def run(fn_args, model_type: ModelType) -> None:
+    """The body of a trainer module's `run_fn`.
+
+    Args:
+      fn_args: TFX's FnArgs; `base_model`, when given, is the TextEncoder's model.
+      model_type: the model to train.
+    """
+    hparams = model_type.hparams_class(**fn_args.custom_config[model_type.config_key])
+    training_run = prepare(
+        model_type, hparams, tft.TFTransformOutput(fn_args.transform_graph_path),
+        fn_args.train_files, fn_args.eval_files,
+        split_file_patterns(fn_args.train_files, features.CANDIDATES_SPLIT), fn_args.base_model)
+    model, history = train(model_type, training_run, log_dir=fn_args.model_run_dir)
+    write_history(history, os.path.join(fn_args.model_run_dir, HISTORY_FILE))
+    model_type.export(model, training_run, fn_args.serving_model_dir)
+
+
+def prepare(model_type: ModelType, hparams, tft_output: tft.TFTransformOutput,
+            train_files: Sequence[str], eval_files: Sequence[str],
+            candidate_files: Sequence[str], text_encoder_path: Optional[str] = None
+            ) -> TrainingRun:
+    """Picks the blocks the data has, loads the text encoder if they read text, reads the catalogue.
+
+    Args:
+      model_type: the model to train.
+      hparams: its hyperparameters.
+      tft_output: the Transform output (graph, vocabularies, raw feature spec).
+      train_files, eval_files, candidate_files: file patterns of the Examples splits.
+      text_encoder_path: the exported text encoder; required when a usable block reads text.
+
+    Returns:
+      The TrainingRun that `train` and the model type's export read.
+    """
+    raw_spec = tft_output.raw_feature_spec()
+    usable = blocks.usable(model_type.block_names(hparams), raw_spec, model_type.config_key)
+    encoder = None
+    if blocks.needs_text(usable):
+        if not text_encoder_path:
+            raise ValueError(f"{model_type.config_key}: blocks {usable} need the text encoder "
+                             "as the Trainer's base_model")
+        encoder = load_text_encoder(text_encoder_path)
+    catalogue = catalogue_lib.read_catalogue(
+        candidate_files, raw_spec,
+        blocks.raw_features(blocks.on_side(usable, blocks.CANDIDATE), raw_spec),
+        encoder, hparams.text_batch_size)
+    return TrainingRun(
+        hparams, tft_output, usable, catalogue, list(train_files), list(eval_files), encoder,
+        catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None)
+
+
+def train(model_type: ModelType, run: TrainingRun,
+          log_dir: Optional[str] = None) -> Tuple[tf_keras.Model, tf_keras.callbacks.History]:
+    """Builds and fits the model on the train split, validating on eval.
+
+    Returns:
+      (the fitted model, its Keras History).
+    """
+    hparams = run.hparams
+    raw_spec = run.raw_feature_spec
+    names = list(dict.fromkeys([features.ITEM_ID, *blocks.raw_features(run.blocks, raw_spec),
+                                *model_type.labels(hparams, raw_spec)]))
+    tf_keras.utils.set_random_seed(hparams.seed)
+    train_data = dataset(run.train_files, run.tft_output, names, hparams.batch_size,
+                         run.item_text_table, shuffle_seed=hparams.seed)
+    eval_data = dataset(run.eval_files, run.tft_output, names, hparams.batch_size,
+                        run.item_text_table)
+    train_data, eval_data = model_type.datasets(run, train_data, eval_data)
+    model = model_type.build_model(run)
+    model.compile(optimizer=model_type.optimizer(hparams))
+    callbacks = [tf_keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
+    history = model.fit(train_data.prefetch(2), validation_data=eval_data.cache(),
+                        epochs=hparams.epochs, callbacks=callbacks,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    return model, history
+
+
+def read_raw_examples(file_patterns: Sequence[str], feature_spec: Dict[str, Any],
+                      batch_size: int, shuffle_seed: Optional[int] = None) -> tf.data.Dataset:
+    """Batches of parsed raw tf.Examples from gzipped TFRecord files."""
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no example files match {list(file_patterns)}")
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if shuffle_seed is not None:
+        records = records.shuffle(200_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return records.batch(batch_size).map(
+        lambda batch: tf.io.parse_example(batch, feature_spec),
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput,
+            names: Sequence[str], batch_size: int,
+            item_text_table: Optional[np.ndarray] = None,
+            shuffle_seed: Optional[int] = None) -> tf.data.Dataset:
+    """Transformed batches of the raw features `names`, plus each item's text embedding
+    (features.ITEM_TEXT_EMBEDDING) when there is an item text table."""
+    raw_spec = tft_output.raw_feature_spec()
+    raw = read_raw_examples(file_patterns, {n: raw_spec[n] for n in names}, batch_size,
+                            shuffle_seed)
+    transformed = raw.map(tft_output.transform_features_layer(),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    if item_text_table is None:
+        return transformed
+    table = tf.constant(item_text_table)
+    return transformed.map(lambda batch: {
+        **batch, features.ITEM_TEXT_EMBEDDING: tf.gather(table, batch[features.ITEM_ID])})
+
+
+def split_file_patterns(train_files: Sequence[str], split: str) -> List[str]:
+    """File patterns of another split of the Examples artifact that `train_files` come from.
+
+    FnArgs holds the train split's file patterns (`<examples uri>/Split-train/*`),
+    not the artifact, so the artifact is rebuilt from them.
+    """
+    patterns = []
+    for pattern in train_files:
+        examples = standard_artifacts.Examples()
+        examples.uri = os.path.dirname(os.path.dirname(pattern))
+        examples.split_names = artifact_utils.encode_split_names([split])
+        patterns.append(io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split)))
+    return patterns
+
+
+def load_text_encoder(path: str):
+    """The exported text encoder (models/text_encoder), its tokenizer ops registered."""
+    import tensorflow_text  # noqa: F401  registers the encoder's tokenizer ops
+
+    return tf.saved_model.load(path)
+
+
+def write_history(history: tf_keras.callbacks.History, path: str) -> None:
+    """Per-epoch losses and metrics as JSON, for the benchmark's training curves."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump({name: [float(v) for v in values] for name, values in history.history.items()}, f)

@@ -1,0 +1,38 @@
+"""The stock Trainer of one model type, running its installed trainer module by path."""
+from typing import Any, Dict, Optional
+
+from tfx import v1 as tfx
+from tfx.types import Channel
+
+from models import features
+from pipeline import code_fingerprint
+
+
+def run_fn_path(model_type: str) -> str:
+    """The `run_fn` of models/<model_type>/trainer_module.py, as TFX imports it."""
+    return f"models.{model_type}.trainer_module.run_fn"
+
+
+def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
+                   transform_graph: Channel, schema: Channel,
+                   text_encoder_model: Optional[Channel] = None) -> tfx.components.Trainer:
+    """A Trainer fitting `model_type` ("retrieval", "ranking") on the train split.
+
+    Args:
+      model_type: the package under models/ and the key of `hparams` in custom_config.
+      hparams: the model's hyperparameters (its hparams dataclass's to_dict()).
+      examples, transform_graph, schema: the ExampleGen, Transform and SchemaGen outputs.
+      text_encoder_model: the TextEncoder's model, the Trainer's base_model
+        (transfer learning is what base_model is for); None when no block reads text.
+    """
+    run_fn = run_fn_path(model_type)
+    return tfx.components.Trainer(
+        run_fn=run_fn,
+        examples=examples,
+        transform_graph=transform_graph,
+        schema=schema,
+        base_model=text_encoder_model,
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        custom_config={model_type: hparams,
+                       code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(run_fn)})

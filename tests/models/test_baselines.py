@@ -1,0 +1,149 @@
+"""Baselines on a planted two-block interaction matrix, plus EASE, tuning and split checks."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from models import baselines
+from models.baselines import ease, factory
+
+NUM_USERS, NUM_ITEMS = 60, 40
+BLOCK_A, BLOCK_B = np.arange(0, 20), np.arange(20, 40)
+COLLABORATIVE = ["itemknn", "ease", "als", "bpr"]
+
+
+def planted_blocks(seed: int = 0) -> sp.csr_matrix:
+    """The first half of the users interact only with block A, the second only with block B."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((NUM_USERS, NUM_ITEMS))
+    half = NUM_USERS // 2
+    dense[:half, BLOCK_A] = rng.random((half, len(BLOCK_A))) < 0.5
+    dense[half:, BLOCK_B] = rng.random((half, len(BLOCK_B))) < 0.5
+    return sp.csr_matrix(dense)
+
+
+def block_tags() -> np.ndarray:
+    """Tags "a"/"b" follow the blocks; "x" is noise on every third item."""
+    tags = [["a" if item in BLOCK_A else "b"] + (["x"] if item % 3 == 0 else [])
+            for item in range(NUM_ITEMS)]
+    return baselines.multi_hot(tags)[0]
+
+
+def own_block(user: int) -> np.ndarray:
+    return BLOCK_A if user < NUM_USERS // 2 else BLOCK_B
+
+
+def best_unseen(scores: np.ndarray, train: sp.csr_matrix) -> np.ndarray:
+    scores = scores.copy()
+    scores[train.nonzero()] = -np.inf
+    return scores.argmax(axis=1)
+
+
+@pytest.mark.parametrize("name", COLLABORATIVE + ["tags_linear"])
+def test_ranks_the_users_own_block_first(name):
+    train = planted_blocks()
+    users = np.arange(NUM_USERS)
+    scores = baselines.make_baseline(name).fit(train, block_tags()).score(users)
+    assert scores.shape == (NUM_USERS, NUM_ITEMS)
+    best = best_unseen(scores, train)
+    assert all(best[user] in own_block(user) for user in users)
+
+
+def test_popularity_ranks_by_training_count():
+    train = planted_blocks().tolil()
+    train[:, 7] = 1.0  # Everybody interacted with item 7.
+    scores = baselines.make_baseline("popularity").fit(train.tocsr()).score([0, 45])
+    assert scores.shape == (2, NUM_ITEMS)
+    assert (scores.argmax(axis=1) == 7).all()
+
+
+def test_ratings_and_repeats_count_once():
+    ratings = planted_blocks().multiply(4.0)
+    repeated = sp.vstack([planted_blocks(), planted_blocks()]).tocsr()
+    for matrix in (ratings, repeated):
+        assert set(baselines.binarize(matrix).data) == {1.0}
+
+
+@pytest.mark.parametrize("name", sorted(factory.BASELINES))
+def test_fit_is_deterministic_for_a_seed(name):
+    train = planted_blocks()
+    first = baselines.make_baseline(name, seed=3).fit(train, block_tags()).score([1, 50])
+    second = baselines.make_baseline(name, seed=3).fit(train, block_tags()).score([1, 50])
+    np.testing.assert_array_equal(first, second)
+
+
+def test_random_scores_change_with_the_seed_not_the_batch():
+    train = planted_blocks()
+    one = baselines.make_baseline("random", seed=1).fit(train)
+    other = baselines.make_baseline("random", seed=2).fit(train)
+    assert not np.array_equal(one.score([0]), other.score([0]))
+    np.testing.assert_array_equal(one.score([0, 5])[1], one.score([5])[0])
+
+
+def test_ease_closed_form_matches_column_wise_ridge():
+    # EASE solves, for each item j, ridge regression of column j on all other columns.
+    x = planted_blocks()[:12, :6].toarray() + np.eye(12, 6)
+    x = (x > 0).astype(np.float64)
+    l2 = 3.0
+    expected = np.zeros((6, 6))
+    for j in range(6):
+        others = np.delete(np.arange(6), j)
+        x_others = x[:, others]
+        expected[others, j] = np.linalg.solve(
+            x_others.T @ x_others + l2 * np.eye(5), x_others.T @ x[:, j])
+    np.testing.assert_allclose(ease.ease_weights(sp.csr_matrix(x), l2), expected, atol=1e-10)
+
+
+def test_ease_picks_its_l2_from_the_grid():
+    fitted = baselines.make_baseline("ease").fit(planted_blocks())
+    assert fitted.best_params["l2"] in ease.L2_GRID
+    assert len(fitted.validation_ndcg) == len(ease.L2_GRID)
+    refit = baselines.EASE(fitted.best_params["l2"]).fit(planted_blocks())
+    np.testing.assert_allclose(fitted.score([0]), refit.score([0]))
+
+
+def test_tags_linear_scores_an_item_nobody_interacted_with():
+    train = planted_blocks().tolil()
+    cold_a, cold_b = 4, 25  # Tagged "a" and "b" only.
+    train[:, [cold_a, cold_b]] = 0
+    fitted = baselines.make_baseline("tags_linear").fit(train.tocsr(), block_tags())
+    scores = fitted.score(np.arange(NUM_USERS))
+    half = NUM_USERS // 2
+    assert (scores[:half, cold_a] > scores[:half, cold_b]).all()
+    assert (scores[half:, cold_b] > scores[half:, cold_a]).all()
+    # Items outside the catalogue, in the fitted tag columns (a, b, x).
+    new_items = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(fitted.score_items(np.arange(NUM_USERS), new_items),
+                               scores[:, [cold_a, cold_b]])
+
+
+def test_tags_linear_requires_item_features():
+    with pytest.raises(ValueError, match="item_features"):
+        baselines.make_baseline("tags_linear").fit(planted_blocks())
+
+
+def test_unknown_baseline_is_named():
+    with pytest.raises(ValueError, match="unknown baseline 'svd'"):
+        baselines.make_baseline("svd")
+
+
+def test_holdout_per_user_splits_each_user_and_is_seeded():
+    matrix = planted_blocks()
+    kept, held = baselines.holdout_per_user(matrix, 0.25, seed=0)
+    np.testing.assert_array_equal((kept + held).toarray(), matrix.toarray())
+    assert kept.multiply(held).nnz == 0
+    counts = np.diff(matrix.indptr)
+    np.testing.assert_array_equal(np.diff(held.indptr),
+                                  np.minimum(np.floor(0.25 * counts + 0.5), counts - 1))
+    again, _ = baselines.holdout_per_user(matrix, 0.25, seed=0)
+    other, _ = baselines.holdout_per_user(matrix, 0.25, seed=1)
+    assert (again != kept).nnz == 0 and (other != kept).nnz > 0
+
+
+def test_evaluate_ranks_only_the_given_items():
+    train = planted_blocks()
+    test = sp.csr_matrix((np.ones(2), ([0, 40], [3, 30])), shape=train.shape)
+    train = train.tolil()
+    train[[0, 40], [3, 30]] = 0
+    fitted = baselines.make_baseline("tags_linear").fit(train.tocsr(), block_tags())
+    metrics = baselines.evaluate(fitted, train.tocsr(), test, [1], items=np.array([3, 30]))
+    assert metrics["recall@1"] == 1.0

@@ -1,0 +1,140 @@
+"""The DCN ranking model on a small synthetic sample: blocks, training, export."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.example_gen import examples as examples_lib
+from components.example_gen.split_config import SplitConfig
+from data_contract import synthetic
+from models import features, trainer_lib
+from models.ranking import export
+from models.ranking.hparams import RankingHparams
+from models.ranking.trainer_module import Ranking
+from training_sample import write_training_sample
+
+SMALL = dict(epochs=8, batch_size=256, embedding_dim=16, deep_layers=[32], learning_rate=3e-3)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """Examples splits on disk and the Transform output of their train split."""
+    dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=7)
+    return write_training_sample(tmp_path_factory.mktemp("ranking"), dataset,
+                                 SplitConfig(method="random"), history_length=5)
+
+
+def _prepare(sample, **overrides):
+    return trainer_lib.prepare(
+        Ranking(), RankingHparams(**{**SMALL, **overrides}), sample.tft_output,
+        sample.files(features.TRAIN_SPLIT), sample.files(features.EVAL_SPLIT),
+        sample.files(features.CANDIDATES_SPLIT))
+
+
+def _train(sample, **overrides):
+    run = _prepare(sample, **overrides)
+    model, history = trainer_lib.train(Ranking(), run)
+    return run, model, history
+
+
+def test_block_names_are_checked_and_split_by_side():
+    hparams = RankingHparams(blocks=["item_id", "user_id", "history", "item_tags"])
+    assert hparams.user_blocks == ["user_id", "history"]
+    assert hparams.item_blocks == ["item_id", "item_tags"]
+    with pytest.raises(ValueError, match="unknown ranking feature block"):
+        RankingHparams(blocks=["user_id", "item_idd"])
+    with pytest.raises(ValueError, match="at least one user block"):
+        RankingHparams(blocks=["item_id", "item_tags"])
+
+
+@pytest.fixture(scope="module")
+def rating_model(sample):
+    return _train(sample)
+
+
+def test_rating_model_learns(sample, rating_model):
+    _, model, history = rating_model
+    assert model.user_vector.block_names == ["user_id", "user_features", "history"]
+    assert model.item_vector.block_names == ["item_id", "item_tags", "item_numeric"]
+    train_rmse = history.history["rmse"]
+    assert train_rmse[-1] < 0.85 * train_rmse[0], train_rmse
+    mean = np.mean([row[features.RATING] for row in sample.rows[features.TRAIN_SPLIT]])
+    mean_predictor_rmse = np.sqrt(np.mean(
+        [(row[features.RATING] - mean) ** 2 for row in sample.rows[features.EVAL_SPLIT]]))
+    assert history.history["val_rmse"][-1] < 0.95 * mean_predictor_rmse
+
+
+def test_implicit_multitask_stacked_model_learns(sample):
+    _, _, history = _train(sample, task="implicit", negatives=2, retrieval_weight=0.5,
+                        cross_structure="stacked", cross_projection_dim=8,
+                        feature_dropout=0.0, learning_rate=1e-2)
+    losses, auc = history.history["loss"], history.history["auc"]
+    assert losses[-1] < losses[0], losses
+    assert auc[-1] > 0.65 and auc[0] < 0.6, auc
+
+
+@pytest.fixture(scope="module")
+def exported(rating_model, tmp_path_factory):
+    run, model, _ = rating_model
+    export_dir = str(tmp_path_factory.mktemp("export") / "model")
+    # The sampled-AUC signatures of implicit feedback work on any model: test them here.
+    export.export_serving_model(model, run, export_dir, eval_negatives=2)
+    return model, tf.saved_model.load(export_dir)
+
+
+def _score_inputs(rows):
+    """The `score` signature's inputs for example rows (histories padded with "")."""
+    histories = [row[features.HISTORY_ITEM_IDS] for row in rows]
+    width = max(len(history) for history in histories)
+    inputs = {name: tf.constant([row[name] for row in rows])
+              for name in (features.USER_ID, features.ITEM_ID, "user_age", "user_gender",
+                           "user_occupation")}
+    inputs[features.HISTORY_ITEM_IDS] = tf.constant(
+        [history + [""] * (width - len(history)) for history in histories])
+    return inputs
+
+
+def test_exported_score_matches_the_in_memory_model(sample, exported):
+    model, loaded = exported
+    rows = sample.rows[features.EVAL_SPLIT][:64]
+    raw = tf.io.parse_example(
+        [examples_lib.to_tf_example(row).SerializeToString() for row in rows],
+        sample.tft_output.raw_feature_spec())
+    in_memory = model(sample.tft_output.transform_features_layer()(raw)).numpy()
+    served = loaded.signatures["score"](**_score_inputs(rows))["scores"].numpy()
+    np.testing.assert_allclose(served, in_memory, rtol=1e-5, atol=1e-5)
+
+
+def test_serving_default_on_examples_equals_score(sample, exported):
+    _, loaded = exported
+    rows = sample.rows[features.EVAL_SPLIT][64:96]
+    examples = tf.constant([examples_lib.to_tf_example(row).SerializeToString() for row in rows])
+    predictions = loaded.signatures["serving_default"](examples=examples)["predictions"]
+    scores = loaded.signatures["score"](**_score_inputs(rows))["scores"]
+    assert predictions.shape == (len(rows),)
+    np.testing.assert_allclose(predictions.numpy(), scores.numpy(), rtol=1e-6)
+
+
+def test_sampled_evaluation_pairs_each_example_with_fixed_negatives(sample, exported):
+    _, loaded = exported
+    examples = tf.constant([examples_lib.to_tf_example(row).SerializeToString()
+                            for row in sample.rows[features.EVAL_SPLIT][:16]])
+    scores = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
+    labels = loaded.signatures[export.SAMPLED_LABELS](examples=examples)[export.SAMPLED_LABELS]
+    assert scores.shape == labels.shape == (16, 3)
+    np.testing.assert_array_equal(labels.numpy()[0], [1.0, 0.0, 0.0])
+    own_item = loaded.signatures["serving_default"](examples=examples)["predictions"].numpy()
+    np.testing.assert_allclose(scores[:, 0], own_item, rtol=1e-6)
+    again = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
+    np.testing.assert_array_equal(scores, again)
+
+
+def test_unknown_users_and_items_get_finite_scores(exported):
+    _, loaded = exported
+    scores = loaded.signatures["score"](
+        user_id=tf.constant(["no-such-user", "u0001", "no-such-user"]),
+        item_id=tf.constant(["i00001", "no-such-item", "no-such-item"]),
+        history_item_ids=tf.constant([["no-such-item", ""], ["", ""], ["", ""]]),
+        user_age=tf.constant([30.0, 30.0, 999.0]),
+        user_gender=tf.constant(["F", "F", "?"]),
+        user_occupation=tf.constant(["chef", "chef", "astronaut"]))["scores"].numpy()
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
