@@ -21,12 +21,12 @@ def describe_anomalies(anomalies: tfx.types.standard_artifacts.ExampleAnomalies)
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
         with tf.io.gfile.GFile(path, "rb") as f:
-            anomalies = anomalies_pb2.Anomalies.FromString(f.read())
-        for feature, info in sorted(anomalies.anomaly_info.items()):
+            found = anomalies_pb2.Anomalies.FromString(f.read())
+        for feature, info in sorted(found.anomaly_info.items()):
             problems.append(f"split '{split}', feature '{feature}': {info.description}")
-        if anomalies.HasField("dataset_anomaly_info"):
+        if found.HasField("dataset_anomaly_info"):
             problems.append(
-                f"split '{split}', dataset: {anomalies.dataset_anomaly_info.description}")
+                f"split '{split}', dataset: {found.dataset_anomaly_info.description}")
     return problems
 
 
