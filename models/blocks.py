@@ -21,20 +21,22 @@ Each `BlockSpec` in `BLOCKS` provides:
     `layer(features, training=...)` on the transformed features
     (models/transform/preprocessing.py; lists arrive as SparseTensors, most
     recent first for the history) plus `features.ITEM_TEXT_EMBEDDING`; returns
-    float32 `[batch, any dim]`. `training` is True only while fitting, so a block
-    may behave differently there (`IdEmbedding`'s id dropout).
+    float32 `[batch, any dim]`. `training` lets a block behave differently while
+    fitting (`IdEmbedding`'s id dropout); the ranking model passes it, the
+    retrieval model does not yet (see RetrievalModel.compute_loss).
   needs_text: it reads item text embeddings, so the pipeline adds the
     TextEncoder and the trainer fills `context.item_text_table`.
 
 Adding a block is one `BlockSpec` below (and its layer in models/layers.py when
-none fits); families and `ranking.blocks` can then name it. The contract also
-covers what the retrieval work plans: a block over the whole history reads a
-list feature and caps it in its layer; a sequence model over recent items reads
-the same list in order; a block that only exists when the data has its features
-(user fields, tags, text) drops out through `reads`. A per-item score bias is
-a CANDIDATE block whose output must be added to the score rather than
-concatenated into the tower: that needs a new BlockSpec field read by the
-towers, not a change of this contract.
+none fits); families and `ranking.blocks` can then name it.
+
+What the retrieval work plans fits this contract: a bag over the user's whole
+(capped) history reads a list feature and caps it in its layer; a small
+Transformer over recent items reads the history in order; item-level dropout
+uses `training`; blocks over features some datasets lack (user fields, tags,
+text) drop out through `reads`. The one planned kind that is not a vector to
+concatenate is a per-item score bias: a CANDIDATE block plus a BlockSpec field
+telling the towers to add it to the score instead of to the normalised embedding.
 
 No TensorFlow import here: the config validates block names with this table.
 """

@@ -67,11 +67,10 @@ def source_files(module: str) -> List[str]:
 def fingerprint(function_path: str) -> str:
     """The fingerprint of the module of `function_path` ("package.module.function")."""
     module = function_path.rsplit(".", 1)[0]
-    files = source_files(module)
-    if not files:
+    if _source_file(module) is None:
         raise ValueError(f"{function_path!r}: no module {module!r} in {_ROOT}")
     digest = hashlib.sha256()
-    for path in files:
+    for path in source_files(module):
         digest.update(os.path.relpath(path, _ROOT).encode())
         with open(path, "rb") as f:
             digest.update(f.read())

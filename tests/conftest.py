@@ -3,11 +3,12 @@ import os
 import pathlib
 import warnings
 
+import pytest
+
+import models  # noqa: F401  asks TensorFlow for Keras 2 before a test imports it
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
-
-import models  # noqa: E402,F401  asks TensorFlow for Keras 2 (models/__init__.py)
-import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 MOVIELENS_100K = REPO_ROOT.parent / "shared" / "data" / "ml-100k"

@@ -5,8 +5,6 @@ user features, item features and the user's recent history) and `candidates`
 (one example per catalogue item). Stock components downstream read it like any
 ExampleGen output; those that model interactions exclude `candidates`.
 """
-from typing import Any, Dict, Optional
-
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts, standard_component_specs

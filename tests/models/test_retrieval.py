@@ -37,6 +37,21 @@ def _train(sample, family, epochs=3):
     return run, model, history
 
 
+def test_the_trainer_finds_the_candidates_beside_the_train_split(sample):
+    data = sample["data"]
+    assert (trainer_lib.split_file_patterns(data.files(features.TRAIN_SPLIT),
+                                            features.CANDIDATES_SPLIT)
+            == data.files(features.CANDIDATES_SPLIT))
+
+
+def test_text_families_need_the_text_encoder(sample):
+    data = sample["data"]
+    with pytest.raises(ValueError, match="need the text encoder as the Trainer's base_model"):
+        trainer_lib.prepare(Retrieval(), RetrievalHparams(family="content"), data.tft_output,
+                            data.files(features.TRAIN_SPLIT), data.files(features.EVAL_SPLIT),
+                            data.files(features.CANDIDATES_SPLIT), text_encoder_path=None)
+
+
 @pytest.mark.parametrize("family", sorted(families.FAMILIES))
 def test_each_family_builds_from_its_blocks_and_learns(sample, family):
     run, model, history = _train(sample, family)

@@ -1,6 +1,5 @@
 """End to end: the whole pipeline on a small synthetic sample, through the CLI."""
 import glob
-import json
 import os
 
 import numpy as np
