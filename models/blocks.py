@@ -71,7 +71,17 @@ class BlockContext:
 
 @dataclasses.dataclass(frozen=True)
 class BlockSpec:
-    """One feature block; the module docstring states what each field must provide."""
+    """One feature block; the module docstring states what each field must provide.
+
+    Example: the item's numeric fields as a block of their own, read from the data.
+
+    ```python
+    BlockSpec(
+        "item_numeric", CANDIDATE, item_numeric_fields,
+        lambda c, name: _layers().FieldFeatures(
+            [], c.item_numeric, c.vocab_sizes, c.embedding_dim, name=name))
+    ```
+    """
     name: str
     side: str
     reads: Callable[[RawFeatureSpec], List[str]]
@@ -194,7 +204,16 @@ def raw_features(block_names: Sequence[str], raw_feature_spec: RawFeatureSpec) -
 
 
 def build(name: str, context: BlockContext):
-    """The block's layer (a tf_keras Layer) for this data and model."""
+    """The layer of block `name` for this data and model.
+
+    Args:
+      name: an entry of BLOCKS.
+      context: the data's vocabularies and fields, the embedding size, the item
+        text table (required by blocks that need text).
+
+    Returns:
+      A tf_keras Layer named `name`: transformed features -> `[batch, dim]`.
+    """
     spec = get(name)
     if spec.needs_text and context.item_text_table is None:
         raise ValueError(f"block {name!r} needs item text embeddings (a text encoder)")

@@ -175,24 +175,26 @@ def prepare(model_type: ModelType, hparams, tft_output: tft.TFTransformOutput,
         catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None)
 
 
-def train(model_type: ModelType, run: TrainingRun,
-          log_dir: Optional[str] = None) -> Tuple[tf_keras.Model, tf_keras.callbacks.History]:
+def train(model_type: ModelType, training_run: TrainingRun, log_dir: Optional[str] = None
+          ) -> Tuple[tf_keras.Model, tf_keras.callbacks.History]:
     """Builds and fits the model on the train split, validating on eval.
 
     Returns:
       (the fitted model, its Keras History).
     """
-    hparams = run.hparams
-    raw_spec = run.raw_feature_spec
-    names = list(dict.fromkeys([features.ITEM_ID, *blocks.raw_features(run.blocks, raw_spec),
+    hparams, tft_output = training_run.hparams, training_run.tft_output
+    text_table = training_run.item_text_table
+    raw_spec = tft_output.raw_feature_spec()
+    names = list(dict.fromkeys([features.ITEM_ID,
+                                *blocks.raw_features(training_run.blocks, raw_spec),
                                 *model_type.labels(hparams, raw_spec)]))
     tf_keras.utils.set_random_seed(hparams.seed)
-    train_data = dataset(run.train_files, run.tft_output, names, hparams.batch_size,
-                         run.item_text_table, shuffle_seed=hparams.seed)
-    eval_data = dataset(run.eval_files, run.tft_output, names, hparams.batch_size,
-                        run.item_text_table)
-    train_data, eval_data = model_type.datasets(run, train_data, eval_data)
-    model = model_type.build_model(run)
+    train_data = dataset(training_run.train_files, tft_output, names, hparams.batch_size,
+                         text_table, shuffle_seed=hparams.seed)
+    eval_data = dataset(training_run.eval_files, tft_output, names, hparams.batch_size,
+                        text_table)
+    train_data, eval_data = model_type.datasets(training_run, train_data, eval_data)
+    model = model_type.build_model(training_run)
     model.compile(optimizer=model_type.optimizer(hparams))
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
     history = model.fit(train_data.prefetch(2), validation_data=eval_data.cache(),

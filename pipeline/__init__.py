@@ -1,2 +1,3 @@
 """The pipeline: config, builder, runners and the `unirec` command line."""
-import models  # noqa: F401  asks TensorFlow for Keras 2 before anything imports it (models/__init__.py)
+# Every entry point is under this package: ask TensorFlow for Keras 2 before anything imports it.
+import models  # noqa: F401

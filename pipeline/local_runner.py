@@ -13,7 +13,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     sys.path[0] = os.path.dirname(_HERE)
 
-from pipeline import config as config_lib  # noqa: E402  (the package asks for Keras 2 before TFX loads)
+from pipeline import config as config_lib  # noqa: E402  (asks for Keras 2 before TFX loads)
 from pipeline import pipeline as pipeline_lib  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 

@@ -9,7 +9,11 @@ import sys
 import time
 from typing import Dict, List, Optional, TextIO
 
+import tensorflow as tf
+from tfx import v1 as tfx
+
 from pipeline import config as config_lib
+from pipeline import pipeline as pipeline_lib
 from pipeline import run_summary
 
 _RUNNING = "Component %s is running."
@@ -77,11 +81,6 @@ def attach(progress: ComponentProgress) -> None:
 
 def run_pipeline(config: config_lib.PipelineConfig) -> run_summary.RunSummary:
     """Runs every component (or reuses its cached result); returns what the run produced."""
-    import tensorflow as tf
-    from tfx import v1 as tfx
-
-    from pipeline import pipeline as pipeline_lib
-
     tracker = ComponentProgress()
     attach(tracker)
     tf.get_logger().setLevel("ERROR")

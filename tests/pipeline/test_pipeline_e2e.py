@@ -53,6 +53,12 @@ def test_pushed_model_answers_known_and_unknown_users(finished_run):
     assert len(set(item_ids[0])) == 100
 
 
+def test_no_wheel_of_our_code_is_built(finished_run):
+    # Transform and the Trainer import the installed package by module path.
+    assert os.path.isdir(finished_run.pipeline_root)
+    assert not os.path.exists(os.path.join(finished_run.pipeline_root, "_wheels"))
+
+
 def test_rerun_with_unchanged_inputs_is_fully_cached(finished_run, capsys):
     config_path = os.path.join(os.path.dirname(finished_run.output_dir), "config.yaml")
     assert cli.main(["run", "--config", config_path]) == 0
