@@ -56,6 +56,25 @@ def test_tfx_cli_creates_the_local_pipeline(tmp_path):
     assert not (tmp_path / "output" / "pipeline_root" / "unirec" / "_wheels").exists()
 
 
+def test_pipeline_builds_after_tensorflow_chose_keras_3(tmp_path):
+    """What the TFX CLI does (b18e857): TensorFlow and Keras 3 load before the pipeline
+    file, so building the pipeline, ranking and text included, must not load model code."""
+    script = (
+        "import sys\n"
+        "import tensorflow as tf\n"
+        "assert tf.keras.__name__.startswith('keras'), tf.keras.__name__\n"
+        "from pipeline import config, pipeline\n"
+        "pipeline.create_pipeline(config.load_config(overrides={\n"
+        "    'output_dir': sys.argv[1], 'ranking.enabled': True, 'retrieval.family': 'hybrid'}))\n"
+        "loaded = [m for m in ('models.layers', 'models.towers',\n"
+        "                      'models.retrieval.model', 'models.ranking.model') if m in sys.modules]\n"
+        "assert not loaded, loaded\n")
+    env = {name: value for name, value in os.environ.items() if name != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_ranking_branch_joins_the_pipeline_when_enabled(tmp_path):
     config = config_lib.load_config(overrides={"output_dir": str(tmp_path / "out"),
                                                "ranking.enabled": True})
