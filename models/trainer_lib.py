@@ -40,7 +40,7 @@ class TrainingRun:
     """What the skeleton prepares before a model type builds its model."""
     hparams: Any
     tft_output: tft.TFTransformOutput
-    blocks: List[str]  # the asked-for blocks that the data has, in the order asked
+    block_names: List[str]  # the asked-for blocks that the data has, in the order asked
     catalogue: catalogue_lib.Catalogue
     train_files: List[str]
     eval_files: List[str]
@@ -87,7 +87,7 @@ class ModelType(abc.ABC):
             return ["user_id", "item_id"]
 
         def build_model(self, run):
-            return MyTfrsModel(run.block_context(), run.blocks)
+            return MyTfrsModel(run.block_context(), run.block_names)
 
         def export(self, model, run, export_dir):
             tf.saved_model.save(MyServingModule(model, run.tft_output), export_dir)
@@ -115,7 +115,7 @@ class ModelType(abc.ABC):
 
     @abc.abstractmethod
     def build_model(self, run: TrainingRun) -> tf_keras.Model:
-        """The untrained model (a tfrs.Model) over `run.blocks`."""
+        """The untrained model (a tfrs.Model) over `run.block_names`."""
 
     def optimizer(self, hparams) -> tf_keras.optimizers.Optimizer:
         return tf_keras.optimizers.Adam(hparams.learning_rate)
@@ -186,7 +186,7 @@ def train(model_type: ModelType, training_run: TrainingRun, log_dir: Optional[st
     text_table = training_run.item_text_table
     raw_spec = tft_output.raw_feature_spec()
     names = list(dict.fromkeys([features.ITEM_ID,
-                                *blocks.raw_features(training_run.blocks, raw_spec),
+                                *blocks.raw_features(training_run.block_names, raw_spec),
                                 *model_type.labels(hparams, raw_spec)]))
     tf_keras.utils.set_random_seed(hparams.seed)
     train_data = dataset(training_run.train_files, tft_output, names, hparams.batch_size,

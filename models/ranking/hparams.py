@@ -2,7 +2,7 @@
 import dataclasses
 from typing import List
 
-from models import blocks
+from models import blocks as blocks_lib
 
 TASKS = ("rating", "implicit")
 CROSS_STRUCTURES = ("stacked", "parallel")
@@ -44,27 +44,28 @@ class RankingHparams:
         if self.cross_structure not in CROSS_STRUCTURES:
             raise ValueError(f"cross_structure must be one of {CROSS_STRUCTURES}, "
                              f"got {self.cross_structure!r}")
-        unknown = [b for b in self.blocks if b not in blocks.BLOCKS]
+        unknown = [b for b in self.blocks if b not in blocks_lib.BLOCKS]
         if unknown:
             raise ValueError(f"unknown ranking feature block(s) {unknown}; "
-                             f"known: {sorted(blocks.BLOCKS)}")
+                             f"known: {sorted(blocks_lib.BLOCKS)}")
         if not self.user_blocks or not self.item_blocks:
+            known = list(blocks_lib.BLOCKS)
             raise ValueError(
                 f"ranking blocks need at least one user block "
-                f"{blocks.on_side(list(blocks.BLOCKS), blocks.QUERY)} and one item block "
-                f"{blocks.on_side(list(blocks.BLOCKS), blocks.CANDIDATE)}, got {self.blocks}")
+                f"{blocks_lib.on_side(known, blocks_lib.QUERY)} and one item block "
+                f"{blocks_lib.on_side(known, blocks_lib.CANDIDATE)}, got {self.blocks}")
 
     @property
     def user_blocks(self) -> List[str]:
-        return blocks.on_side(self.blocks, blocks.QUERY)
+        return blocks_lib.on_side(self.blocks, blocks_lib.QUERY)
 
     @property
     def item_blocks(self) -> List[str]:
-        return blocks.on_side(self.blocks, blocks.CANDIDATE)
+        return blocks_lib.on_side(self.blocks, blocks_lib.CANDIDATE)
 
     @property
     def uses_text(self) -> bool:
-        return blocks.needs_text(self.blocks)
+        return blocks_lib.needs_text(self.blocks)
 
     def to_dict(self) -> dict:
         """The fields of the model (not those a subclass adds for the pipeline)."""

@@ -41,7 +41,7 @@ class Ranking(trainer_lib.ModelType):
     def build_model(self, run: trainer_lib.TrainingRun) -> RankingModel:
         hparams = run.hparams
         return build_model(
-            hparams, run.blocks, run.block_context(id_dropout=hparams.id_dropout),
+            hparams, run.block_names, run.block_context(id_dropout=hparams.id_dropout),
             rating_statistics(run.train_files) if hparams.task == "rating" else None)
 
     def export(self, model: RankingModel, run: trainer_lib.TrainingRun, export_dir: str) -> None:

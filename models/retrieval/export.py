@@ -80,9 +80,9 @@ def export_serving_model(model, run: TrainingRun, export_dir: str) -> None:
     module = RetrievalServingModule(model, run)
     raw_spec = run.raw_feature_spec
     query_specs = export_lib.serving_input_specs(
-        raw_spec, blocks.raw_features(blocks.on_side(run.blocks, blocks.QUERY), raw_spec))
+        raw_spec, blocks.raw_features(blocks.on_side(run.block_names, blocks.QUERY), raw_spec))
     candidate_specs = export_lib.serving_input_specs(
-        raw_spec, blocks.raw_features(blocks.on_side(run.blocks, blocks.CANDIDATE), raw_spec))
+        raw_spec, blocks.raw_features(blocks.on_side(run.block_names, blocks.CANDIDATE), raw_spec))
 
     module.retrieve_fn = tf.function(module.retrieve, input_signature=[query_specs])
     module.query_embedding_fn = tf.function(

@@ -34,8 +34,8 @@ class Retrieval(trainer_lib.ModelType):
         hparams = run.hparams
         context = run.block_context(id_dropout=families.get(hparams.family).id_dropout)
         return model_lib.RetrievalModel(
-            towers.build_tower(blocks.on_side(run.blocks, blocks.QUERY), context, "query_tower"),
-            towers.build_tower(blocks.on_side(run.blocks, blocks.CANDIDATE), context,
+            towers.build_tower(blocks.on_side(run.block_names, blocks.QUERY), context, "query_tower"),
+            towers.build_tower(blocks.on_side(run.block_names, blocks.CANDIDATE), context,
                                "candidate_tower"),
             temperature=hparams.temperature, logq_correction=hparams.logq_correction)
 
