@@ -53,3 +53,19 @@ def _check_keys(name: str, options: Mapping[str, Any], allowed) -> None:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"dataset {name!r}: unknown options {unknown}; allowed: {list(allowed)}")
+
+
+def declared_content(spec: Mapping[str, Any]) -> Dict[str, bool]:
+    """Which optional parts of the contract a dataset has, from its spec alone (no file
+    is read): {"item_text": ..., "item_tags": ..., "user_fields": ...}. Lets a config
+    that asks for what the data cannot give fail before anything runs."""
+    name = spec.get("name")
+    if name in (synthetic.NAME, movielens.NAME):
+        return {"item_text": True, "item_tags": True, "user_fields": True}
+    if name == "csv":
+        items, users = spec.get("items") or {}, spec.get("users") or {}
+        return {"item_text": bool(items.get("text_fields")),
+                "item_tags": bool(items.get("tag_fields")),
+                "user_fields": bool(users.get("categorical_fields")
+                                    or users.get("numeric_fields"))}
+    raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")

@@ -26,17 +26,19 @@ Each `BlockSpec` in `BLOCKS` provides:
     retrieval model does not yet (see RetrievalModel.compute_loss).
   needs_text: it reads item text embeddings, so the pipeline adds the
     TextEncoder and the trainer fills `context.item_text_table`.
+  score_bias: a CANDIDATE block whose `[batch, 1]` output is added to the
+    retrieval score rather than to the item vector (the item bias).
+  reads_item_vectors: a QUERY block of the retrieval model that pools the
+    model's own item vectors (`features.ITEM_VECTORS`); the ranking model,
+    which has none, cannot use it.
+  order_aware: it reads the order of the history, which carries no signal in a
+    random split: the retrieval trainer leaves it out there (and logs it).
 
 Adding a block is one `BlockSpec` below (and its layer in models/layers.py when
 none fits); families and `ranking.blocks` can then name it.
 
-What the retrieval work plans fits this contract: a bag over the user's whole
-(capped) history reads a list feature and caps it in its layer; a small
-Transformer over recent items reads the history in order; item-level dropout
-uses `training`; blocks over features some datasets lack (user fields, tags,
-text) drop out through `reads`. The one planned kind that is not a vector to
-concatenate is a per-item score bias: a CANDIDATE block plus a BlockSpec field
-telling the towers to add it to the score instead of to the normalised embedding.
+Blocks over features some datasets lack (user fields, tags, text) drop out
+through `reads`.
 
 No TensorFlow import here: the config validates block names with this table.
 """
@@ -67,6 +69,12 @@ class BlockContext:
     # Share of training examples whose item id is replaced by the OOV id, so that
     # hybrid models learn to score items from their content alone.
     id_dropout: float = 0.0
+    # L2 penalty on the item tables and the text projection.
+    l2: float = 0.0
+    # history_sequence: how many recent items it reads, attention heads, dropout.
+    sequence_length: int = 50
+    sequence_heads: int = 2
+    sequence_dropout: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +95,9 @@ class BlockSpec:
     reads: Callable[[RawFeatureSpec], List[str]]
     build: Callable[[BlockContext, str], object]
     needs_text: bool = False
+    score_bias: bool = False
+    reads_item_vectors: bool = False
+    order_aware: bool = False
 
 
 def _is_string(spec) -> bool:
@@ -132,21 +143,38 @@ BLOCKS: Dict[str, BlockSpec] = {spec.name: spec for spec in [
             features.HISTORY_ITEM_IDS, c.item_text_table, c.embedding_dim, name=name),
         needs_text=True),
     BlockSpec(
+        "history_bag", QUERY, _just(features.HISTORY_ITEM_IDS),
+        lambda c, name: _layers().HistoryBag(features.HISTORY_ITEM_IDS, name=name),
+        reads_item_vectors=True),
+    BlockSpec(
+        "history_sequence", QUERY, _just(features.HISTORY_ITEM_IDS),
+        lambda c, name: _layers().HistorySequence(
+            features.HISTORY_ITEM_IDS, c.sequence_length, c.embedding_dim, c.sequence_heads,
+            c.sequence_dropout, name=name),
+        reads_item_vectors=True, order_aware=True),
+    BlockSpec(
         "item_id", CANDIDATE, _just(features.ITEM_ID),
         lambda c, name: _layers().IdEmbedding(
             features.ITEM_ID, c.vocab_sizes[features.ITEM_ID], c.embedding_dim,
-            dropout=c.id_dropout, name=name)),
+            dropout=c.id_dropout, l2=c.l2,
+            initializer="glorot_uniform" if c.l2 else "uniform", name=name)),
+    BlockSpec(
+        "item_bias", CANDIDATE, _just(features.ITEM_ID),
+        lambda c, name: _layers().ItemBias(
+            features.ITEM_ID, c.vocab_sizes[features.ITEM_ID], name=name),
+        score_bias=True),
     BlockSpec(
         "item_tags", CANDIDATE, _just(features.ITEM_TAGS),
         lambda c, name: _layers().PooledIdEmbedding(
-            features.ITEM_TAGS, c.vocab_sizes[features.ITEM_TAGS], c.embedding_dim, name=name)),
+            features.ITEM_TAGS, c.vocab_sizes[features.ITEM_TAGS], c.embedding_dim, l2=c.l2,
+            name=name)),
     BlockSpec(
         "item_numeric", CANDIDATE, item_numeric_fields,
         lambda c, name: _layers().FieldFeatures(
             [], c.item_numeric, c.vocab_sizes, c.embedding_dim, name=name)),
     BlockSpec(
         "item_text", CANDIDATE, _just(features.ITEM_TEXT),
-        lambda c, name: _layers().ItemText(c.embedding_dim, name=name),
+        lambda c, name: _layers().ItemText(c.embedding_dim, l2=c.l2, name=name),
         needs_text=True),
 ]}
 

@@ -49,3 +49,33 @@ def item_text_table(catalogue: Catalogue, tft_output: tft.TFTransformOutput) -> 
         if row is not None:
             table[index] = catalogue.text_embeddings[row]
     return table
+
+
+def vocabulary_items(catalogue: Catalogue, tft_output: tft.TFTransformOutput
+                     ) -> Dict[str, object]:
+    """The transformed features of every item of the id vocabulary, in vocabulary order,
+    then one row for the OOV bucket (no tags, no text, numeric fields 0): what the
+    retrieval model's item tower reads to give every item's vector while training."""
+    vocabulary = tft_output.vocabulary_by_name(preprocessing.ITEM_ID_VOCAB)
+    row_of_item = {item: row for row, item in enumerate(catalogue.item_ids)}
+    missing = [item for item in vocabulary if item not in row_of_item]
+    if missing:
+        raise ValueError(f"{len(missing)} trained items are not in the candidates split, "
+                         f"e.g. {missing[:3]}")
+    rows = tf.constant([row_of_item[item] for item in vocabulary], tf.int64)
+    transformed = tft_output.transform_features_layer()(catalogue.raw_features)
+    if catalogue.text_embeddings is not None:
+        transformed[features.ITEM_TEXT_EMBEDDING] = tf.constant(catalogue.text_embeddings)
+    items = {}
+    for name, value in transformed.items():
+        if isinstance(value, tf.SparseTensor):
+            ragged = tf.gather(tf.RaggedTensor.from_sparse(value), rows)
+            oov_row = tf.RaggedTensor.from_row_lengths(
+                tf.zeros([0], value.dtype), tf.constant([0], tf.int64))
+            items[name] = tf.concat([ragged, oov_row], axis=0).to_sparse()
+        else:
+            oov_row = tf.zeros_like(value[:1])
+            if name == features.ITEM_ID:
+                oov_row += len(vocabulary)  # the OOV bucket's index
+            items[name] = tf.concat([tf.gather(value, rows), oov_row], axis=0)
+    return items

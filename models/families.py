@@ -15,16 +15,17 @@ class Family:
 
     Args:
       description: one line for the README and error messages.
-      query_blocks: QUERY-side entries of blocks.BLOCKS, concatenated into the query tower.
-      candidate_blocks: CANDIDATE-side entries, concatenated into the candidate tower.
+      query_blocks: QUERY-side entries of blocks.BLOCKS, summed into the query tower.
+      candidate_blocks: CANDIDATE-side entries, summed into the item tower (score
+        biases into the bias).
       id_dropout: share of training examples whose item id is replaced by the OOV
         id, so that the content blocks learn to score items never seen in training.
 
     Example:
 
     ```python
-    FAMILIES["cf_tags"] = Family("ids plus tags", query_blocks=("user_id", "history"),
-                                 candidate_blocks=("item_id", "item_tags"))
+    FAMILIES["cf_tags"] = Family("ids plus tags", query_blocks=("history_bag",),
+                                 candidate_blocks=("item_id", "item_tags", "item_bias"))
     ```
     """
     description: str
@@ -52,19 +53,21 @@ class Family:
 
 FAMILIES: Dict[str, Family] = {
     "cf": Family(
-        "collaborative filtering: user and item id embeddings (the TFRS tutorial model) "
-        "plus the pooled ids of the user's recent items",
-        query_blocks=("user_id", "history"),
-        candidate_blocks=("item_id",)),
+        "collaborative filtering: items are id embeddings with a bias; a user is the "
+        "sum of their items' vectors, plus a Transformer over the recent ones where "
+        "order matters",
+        query_blocks=("history_bag", "history_sequence"),
+        candidate_blocks=("item_id", "item_bias")),
     "content": Family(
-        "content-based: items from their BERT text embedding and tags, users from the "
-        "text of their recent items and their own features",
-        query_blocks=("history_text", "user_features"),
+        "content-based: items from their BERT text embedding and tags; a user is the "
+        "sum of their items' content vectors plus their own fields",
+        query_blocks=("history_bag", "user_features"),
         candidate_blocks=("item_text", "item_tags")),
     "hybrid": Family(
-        "both: id embeddings where the data has them, content everywhere",
-        query_blocks=("user_id", "history", "history_text", "user_features"),
-        candidate_blocks=("item_id", "item_text", "item_tags"),
+        "both: ids where training saw the item, content everywhere, user fields; "
+        "ids dropped 20% of the time in training so unseen items score from content",
+        query_blocks=("history_bag", "history_sequence", "user_features"),
+        candidate_blocks=("item_id", "item_text", "item_tags", "item_bias"),
         id_dropout=0.2),
 }
 

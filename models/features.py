@@ -20,18 +20,32 @@ ITEM_PREFIX = "item_"
 # Not in the examples: the item's sentence embedding from the text encoder,
 # added by the trainer (training) or computed from item_text (serving).
 ITEM_TEXT_EMBEDDING = "item_text_embedding"
+# Not in the examples: the retrieval model's vector of every vocabulary item
+# (and of the OOV bucket, last), `[items + 1, dim]`, given to the query tower so
+# that it can represent a user by their items.
+ITEM_VECTORS = "item_vectors"
+# Not in the examples: while training on a history with items dropped, the
+# factor that gives the dropped history's bag the scale of the whole one
+# (inverted dropout, as Mult-DAE applies it), `[users]`.
+HISTORY_BAG_SCALE = "history_bag_scale"
 
 # User features: user_<field>; strings are categorical, numbers are numeric.
 USER_PREFIX = "user_"
 
-# The user's previous interactions (training interactions only, strictly before
-# this one in time), most recent first.
+# The user's training interactions, most recent first: in an interaction row,
+# the previous ones strictly before it in time (examples.history_length of them);
+# in a row of the users split, all of them (up to examples.max_history).
 HISTORY_ITEM_IDS = "history_item_ids"
 
 # Names of the Examples splits written by the example generator.
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 CANDIDATES_SPLIT = "candidates"
+# One row per user with training interactions: user_id, the user's fields and
+# their whole training history, i.e. the query a model answers after training.
+USERS_SPLIT = "users"
+# Splits that are not interactions: statistics, schema and validation skip them.
+NON_INTERACTION_SPLITS = (CANDIDATES_SPLIT, USERS_SPLIT)
 
 _RESERVED = {USER_ID, ITEM_ID, RATING, TIMESTAMP, ITEM_TEXT, ITEM_TAGS, HISTORY_ITEM_IDS}
 

@@ -1,7 +1,8 @@
 """The Keras layers that feature blocks build (models/blocks.py says which block builds which).
 
-Each layer is called on the dict of transformed features (plus the item text
-embedding the trainer adds) and returns one float vector per example, `[batch, dim]`.
+Each layer is called on the dict of transformed features (plus what the
+trainer adds: the item text embedding; for the retrieval query, the item
+vectors) and returns one float vector per example, `[batch, dim]`.
 """
 from typing import Dict, Sequence
 
@@ -9,10 +10,14 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from models import features
+from models import features, id_lists
 from models.transform import preprocessing
 
 _CATEGORICAL_DIM = 8
+
+
+def _l2(weight: float):
+    return tf_keras.regularizers.L2(weight) if weight else None
 
 
 class IdEmbedding(tf_keras.layers.Layer):
@@ -24,14 +29,18 @@ class IdEmbedding(tf_keras.layers.Layer):
       dim: embedding size.
       dropout: in training, the share of examples whose id is replaced by the OOV
         id, so that the other blocks learn to stand in for it.
+      l2: L2 penalty on the table.
+      initializer: of the table (Keras's default: uniform in [-0.05, 0.05]).
     """
 
-    def __init__(self, feature: str, vocab_size: int, dim: int, dropout: float = 0.0, **kwargs):
+    def __init__(self, feature: str, vocab_size: int, dim: int, dropout: float = 0.0,
+                 l2: float = 0.0, initializer="uniform", **kwargs):
         super().__init__(**kwargs)
         self.feature = feature
         self.oov_id = vocab_size - 1
         self.dropout = dropout
-        self.embedding = tf_keras.layers.Embedding(vocab_size, dim)
+        self.embedding = tf_keras.layers.Embedding(
+            vocab_size, dim, embeddings_initializer=initializer, embeddings_regularizer=_l2(l2))
 
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         ids = inputs[self.feature]
@@ -48,10 +57,11 @@ def _as_sparse(ids) -> tf.SparseTensor:
 class PooledIdEmbedding(tf_keras.layers.Layer):
     """Mean of the embeddings of a variable-length id list (`[batch, None]`); zeros when empty."""
 
-    def __init__(self, feature: str, vocab_size: int, dim: int, **kwargs):
+    def __init__(self, feature: str, vocab_size: int, dim: int, l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.feature = feature
-        self.embedding = tf_keras.layers.Embedding(vocab_size, dim)
+        self.embedding = tf_keras.layers.Embedding(vocab_size, dim,
+                                                   embeddings_regularizer=_l2(l2))
 
     def build(self, input_shape):
         self.embedding.build(None)
@@ -87,9 +97,9 @@ class PooledItemText(tf_keras.layers.Layer):
 class ItemText(tf_keras.layers.Layer):
     """Projects the item's sentence embedding (from the text encoder) to dim."""
 
-    def __init__(self, dim: int, **kwargs):
+    def __init__(self, dim: int, l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.projection = tf_keras.layers.Dense(dim)
+        self.projection = tf_keras.layers.Dense(dim, kernel_regularizer=_l2(l2))
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         return self.projection(inputs[features.ITEM_TEXT_EMBEDDING])
@@ -122,3 +132,94 @@ class FieldFeatures(tf_keras.layers.Layer):
             parts.append(layer(inputs[preprocessing.bucket_feature_name(name)]))
             parts.append(tf.reshape(tf.cast(inputs[name], tf.float32), [-1, 1]))
         return self.projection(tf.concat(parts, axis=-1))
+
+
+class ItemBias(tf_keras.layers.Layer):
+    """A learned score offset per item id (`[batch, 1]`), zero at first: what makes
+    an item likely for anyone (its popularity), so that item vectors need not carry it."""
+
+    def __init__(self, feature: str, vocab_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.feature = feature
+        self.bias = tf_keras.layers.Embedding(vocab_size, 1, embeddings_initializer="zeros")
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return self.bias(inputs[self.feature])
+
+
+class HistoryBag(tf_keras.layers.Layer):
+    """The user as the sum of the vectors of the items in their history, over sqrt(length).
+
+    Item vectors are the retrieval model's own candidate vectors
+    (`features.ITEM_VECTORS`, `[item vocabulary + OOV, dim]`), so users and items
+    live in one space and an item's score is a sum of one term per history item
+    (as in FISM, or Mult-DAE with tied weights): the `explain` signature reports
+    those terms. An empty history gives zeros. In training, `features.HISTORY_BAG_SCALE`
+    (when given) rescales a history with dropped items to the whole one's scale.
+
+    Args:
+      feature: the transformed history (item vocabulary indices, `[batch, None]`).
+    """
+
+    def __init__(self, feature: str, **kwargs):
+        super().__init__(**kwargs)
+        self.feature = feature
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        bag = tf.nn.safe_embedding_lookup_sparse(
+            inputs[features.ITEM_VECTORS], _as_sparse(inputs[self.feature]), combiner="sqrtn")
+        if features.HISTORY_BAG_SCALE in inputs:
+            bag *= inputs[features.HISTORY_BAG_SCALE][:, tf.newaxis]
+        return bag
+
+
+class HistorySequence(tf_keras.layers.Layer):
+    """A Transformer encoder block over the user's `length` most recent items.
+
+    Reads the item vectors of the most recent history items (most recent first,
+    as the history is stored) plus a learned embedding of each recency rank,
+    attends over them (self-attention, padding masked) and returns the output
+    at the most recent position, projected by a zero-initialised Dense layer so
+    that the block starts as a no-op beside the others. keras-hub's
+    TransformerEncoder is Keras 3 and cannot live in this tf_keras model, so
+    the block is built from tf_keras's MultiHeadAttention.
+
+    Args:
+      feature: the transformed history (item vocabulary indices, `[batch, None]`).
+      length: how many recent items the block reads.
+      dim: the item vectors' size.
+      heads: attention heads (dim must divide by it).
+      dropout: attention and feed-forward dropout in training.
+    """
+
+    def __init__(self, feature: str, length: int, dim: int, heads: int = 2,
+                 dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.feature = feature
+        self.length = length
+        self.positions = tf_keras.layers.Embedding(
+            length, dim, embeddings_initializer=tf_keras.initializers.RandomNormal(stddev=0.02))
+        self.input_norm = tf_keras.layers.LayerNormalization()
+        self.attention = tf_keras.layers.MultiHeadAttention(heads, dim // heads, dropout=dropout)
+        self.attention_norm = tf_keras.layers.LayerNormalization()
+        self.feed_forward = tf_keras.Sequential([
+            tf_keras.layers.Dense(dim, activation="gelu"), tf_keras.layers.Dropout(dropout),
+            tf_keras.layers.Dense(dim)])
+        self.output_norm = tf_keras.layers.LayerNormalization()
+        self.projection = tf_keras.layers.Dense(dim, kernel_initializer="zeros")
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        ids = _as_sparse(inputs[self.feature])
+        rank = id_lists.ranks(ids)
+        recent = rank < self.length
+        rows = tf.boolean_mask(ids.indices[:, 0], recent)
+        positions = tf.stack([rows, tf.boolean_mask(rank, recent)], axis=1)
+        shape = tf.stack([ids.dense_shape[0], self.length])
+        items = tf.scatter_nd(positions, tf.boolean_mask(ids.values, recent), shape)
+        valid = tf.scatter_nd(positions, tf.ones_like(rows, tf.int32), shape) > 0
+        x = tf.gather(inputs[features.ITEM_VECTORS], items) + self.positions(tf.range(self.length))
+        x = self.input_norm(x)
+        mask = valid[:, tf.newaxis, :] & valid[:, :, tf.newaxis]
+        x = self.attention_norm(x + self.attention(x, x, attention_mask=mask, training=training))
+        x = self.output_norm(x + self.feed_forward(x, training=training))
+        return self.projection(x[:, 0]) * tf.cast(valid[:, :1], x.dtype)

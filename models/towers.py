@@ -1,10 +1,13 @@
-"""Query and candidate towers of the retrieval model, assembled from feature blocks.
+"""The retrieval model's two towers, assembled from feature blocks (models/blocks.py).
 
-A tower concatenates its blocks (models/blocks.py) and, when there is more than
-one, projects them to the shared embedding size; its output has unit norm, so
-the retrieval score is a cosine similarity.
+The item tower sums its vector blocks into one item vector and its score-bias
+blocks into one bias; the query tower sums its blocks (each `[batch, dim]`)
+and a learned offset. The score of an item for a user is `query . item + bias`,
+exported as two `dim + 1` vectors so that TF Serving's dot-product index (and
+any other) ranks with it unchanged. No normalisation: item vectors' norms and
+biases carry how likely an item is for anyone.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 import tf_keras
@@ -12,44 +15,85 @@ import tf_keras
 from models import blocks
 
 
-class Tower(tf_keras.Model):
-    """Concatenates feature blocks and projects them to `output_dim`, unit norm.
+class ItemTower(tf_keras.layers.Layer):
+    """Item features -> (vectors `[batch, dim]`, bias `[batch]`).
 
     Args:
-      blocks: layers that each map the feature dict to `[batch, dim]`.
-      output_dim: the embedding size shared by both towers.
+      vector_blocks: layers mapping the feature dict to `[batch, dim]`, summed.
+      bias_blocks: layers mapping it to `[batch, 1]`, summed into the bias.
     """
 
-    def __init__(self, blocks: List[tf_keras.layers.Layer], output_dim: int, **kwargs):
+    def __init__(self, vector_blocks: List[tf_keras.layers.Layer],
+                 bias_blocks: List[tf_keras.layers.Layer], **kwargs):
         super().__init__(**kwargs)
-        self.blocks = blocks
-        self.projection = tf_keras.layers.Dense(output_dim) if len(blocks) > 1 else None
+        self.vector_blocks = vector_blocks
+        self.bias_blocks = bias_blocks
 
-    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        parts = [block(inputs, training=training) for block in self.blocks]
-        x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
-        if self.projection is not None:
-            x = self.projection(x)
-        return tf.math.l2_normalize(x, axis=-1)
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False
+             ) -> Tuple[tf.Tensor, tf.Tensor]:
+        vectors = tf.add_n([block(inputs, training=training) for block in self.vector_blocks])
+        if not self.bias_blocks:
+            return vectors, tf.zeros(tf.shape(vectors)[:1])
+        bias = tf.add_n([block(inputs, training=training) for block in self.bias_blocks])
+        return vectors, tf.reshape(bias, [-1])
 
 
-def build_tower(block_names: Sequence[str], context: blocks.BlockContext, name: str) -> Tower:
-    """A tower of the named blocks.
+class QueryTower(tf_keras.layers.Layer):
+    """User features (and the item vectors the history blocks pool) -> `[batch, dim]`.
 
     Args:
-      block_names: entries of blocks.BLOCKS, all of one side.
-      context: the data's vocabularies and fields and the embedding size.
-      name: "query_tower" or "candidate_tower".
+      blocks: layers mapping the feature dict to `[batch, dim]`, summed.
+      dim: the embedding size.
+    """
+
+    def __init__(self, blocks: List[tf_keras.layers.Layer], dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = blocks
+        self.offset = self.add_weight("offset", [dim], initializer="zeros")
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return tf.add_n([block(inputs, training=training) for block in self.blocks]) + self.offset
+
+
+def build_towers(block_names: Sequence[str], context: blocks.BlockContext
+                 ) -> Tuple[QueryTower, ItemTower]:
+    """The query and item towers of the named blocks.
+
+    Args:
+      block_names: entries of blocks.BLOCKS (both sides, usable on this data).
+      context: the data's vocabularies and fields and the model's sizes.
 
     Returns:
-      The tower; call it on a dict of transformed features.
+      (query tower, item tower).
 
     Example:
 
     ```python
-    context = trainer_lib.block_context(tft_output, embedding_dim=64)
-    query_tower = build_tower(["user_id", "history"], context, "query_tower")
-    embeddings = query_tower(tft_layer(raw_features))  # [batch, 64], unit norm
+    query_tower, item_tower = build_towers(["history_bag", "item_id", "item_bias"], context)
+    vectors, bias = item_tower(catalogue_features)           # every item
+    query = query_tower({**user_features, features.ITEM_VECTORS: vectors})
+    scores = query @ tf.transpose(vectors) + bias
     ```
     """
-    return Tower([blocks.build(b, context) for b in block_names], context.embedding_dim, name=name)
+    candidate = blocks.on_side(block_names, blocks.CANDIDATE)
+    vector_blocks = [name for name in candidate if not blocks.get(name).score_bias]
+    if not vector_blocks:
+        raise ValueError(f"the item tower needs a block that is not a score bias, got {candidate}")
+    item_tower = ItemTower(
+        [blocks.build(name, context) for name in vector_blocks],
+        [blocks.build(name, context) for name in candidate if blocks.get(name).score_bias],
+        name="item_tower")
+    query_tower = QueryTower(
+        [blocks.build(name, context) for name in blocks.on_side(block_names, blocks.QUERY)],
+        context.embedding_dim, name="query_tower")
+    return query_tower, item_tower
+
+
+def query_score_vector(query: tf.Tensor) -> tf.Tensor:
+    """`[query, 1]`: its dot product with `item_score_vectors` is the model's score."""
+    return tf.concat([query, tf.ones_like(query[:, :1])], axis=1)
+
+
+def item_score_vectors(vectors: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """`[item vector, bias]`, the other side of `query_score_vector`."""
+    return tf.concat([vectors, bias[:, tf.newaxis]], axis=1)

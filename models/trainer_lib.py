@@ -3,12 +3,13 @@
 A model type's trainer_module.py describes its model as a `ModelType` and its
 `run_fn` is `trainer_lib.run(fn_args, ModelType())`, which does:
 
-  hparams from custom_config[config_key]
+  hparams from custom_config[config_key] (and the Tuner's best hyperparameters)
   -> the feature blocks the data has (models/blocks.py; a side left without one fails)
   -> the text encoder (the Trainer's base_model) when a block reads text
   -> the item catalogue (candidates split), each item text encoded once
-  -> train and eval batches: raw tf.Examples through the Transform graph
-  -> the model type's model -> compile and fit, TensorBoard in the ModelRun
+  -> the model type's `fit`: by default, batches of the train split's rows (raw
+     tf.Examples through the Transform graph) -> its model -> compile and fit,
+     TensorBoard in the ModelRun
   -> history.json in the ModelRun -> the model type's SavedModel export
 
 The Trainer applies the Transform graph itself (the TFT layer), so training,
@@ -28,7 +29,7 @@ import tf_keras
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from models import blocks, features
+from models import blocks, features, split_info
 from models import catalogue as catalogue_lib
 from models.transform import preprocessing
 
@@ -46,13 +47,19 @@ class TrainingRun:
     eval_files: List[str]
     text_encoder: Optional[Any] = None  # the loaded text encoder SavedModel
     item_text_table: Optional[np.ndarray] = None  # catalogue.item_text_table
+    split: split_info.SplitInfo = split_info.SplitInfo(order_matters=True)
+
+    def split_files(self, split: str) -> List[str]:
+        """File patterns of another split of the Examples artifact."""
+        return split_file_patterns(self.train_files, split)
 
     @property
     def raw_feature_spec(self) -> Dict[str, Any]:
         return self.tft_output.raw_feature_spec()
 
-    def block_context(self, id_dropout: float = 0.0) -> blocks.BlockContext:
-        """Vocabulary sizes and user and item fields from the Transform output."""
+    def block_context(self, id_dropout: float = 0.0, **settings) -> blocks.BlockContext:
+        """Vocabulary sizes and user and item fields from the Transform output; `settings`
+        sets BlockContext's other fields (l2, sequence_length, ...)."""
         raw_spec = self.raw_feature_spec
         user_fields = blocks.user_fields(raw_spec)
         categorical = [name for name in user_fields if raw_spec[name].dtype == tf.string]
@@ -66,7 +73,7 @@ class TrainingRun:
                  + preprocessing.NUM_OOV_BUCKETS for name, vocab in vocab_names.items()}
         return blocks.BlockContext(
             self.hparams.embedding_dim, sizes, categorical, numeric,
-            blocks.item_numeric_fields(raw_spec), self.item_text_table, id_dropout)
+            blocks.item_numeric_fields(raw_spec), self.item_text_table, id_dropout, **settings)
 
 
 class ModelType(abc.ABC):
@@ -101,7 +108,7 @@ class ModelType(abc.ABC):
     hparams_class: type
 
     @abc.abstractmethod
-    def block_names(self, hparams) -> Sequence[str]:
+    def block_names(self, hparams, split: split_info.SplitInfo) -> Sequence[str]:
         """The feature blocks the model asks for; those the data lacks are left out."""
 
     def labels(self, hparams, raw_feature_spec) -> List[str]:
@@ -120,6 +127,15 @@ class ModelType(abc.ABC):
     def optimizer(self, hparams) -> tf_keras.optimizers.Optimizer:
         return tf_keras.optimizers.Adam(hparams.learning_rate)
 
+    def fit(self, run: TrainingRun, log_dir: Optional[str] = None
+            ) -> Tuple[tf_keras.Model, Dict[str, List[float]]]:
+        """Builds and fits the model; returns it and its per-epoch losses and metrics.
+
+        By default: batches of the train split's rows, `hparams.epochs` epochs, the
+        eval split's loss reported beside the training loss.
+        """
+        return fit_on_interactions(self, run, log_dir)
+
     @abc.abstractmethod
     def export(self, model: tf_keras.Model, run: TrainingRun, export_dir: str) -> None:
         """Saves the serving SavedModel (raw features in, the Transform graph inside)."""
@@ -132,14 +148,24 @@ def run(fn_args, model_type: ModelType) -> None:
       fn_args: TFX's FnArgs; `base_model`, when given, is the TextEncoder's model.
       model_type: the model to train.
     """
-    hparams = model_type.hparams_class(**fn_args.custom_config[model_type.config_key])
+    settings = dict(fn_args.custom_config[model_type.config_key])
+    settings.update(tuned_values(fn_args.hyperparameters))
+    hparams = model_type.hparams_class(**settings)
     training_run = prepare(
         model_type, hparams, tft.TFTransformOutput(fn_args.transform_graph_path),
         fn_args.train_files, fn_args.eval_files,
         split_file_patterns(fn_args.train_files, features.CANDIDATES_SPLIT), fn_args.base_model)
-    model, history = train(model_type, training_run, log_dir=fn_args.model_run_dir)
+    tf_keras.utils.set_random_seed(hparams.seed)
+    model, history = model_type.fit(training_run, log_dir=fn_args.model_run_dir)
     write_history(history, os.path.join(fn_args.model_run_dir, HISTORY_FILE))
     model_type.export(model, training_run, fn_args.serving_model_dir)
+
+
+def tuned_values(hyperparameters: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The values of the Tuner's best hyperparameters (KerasTuner's config), if any."""
+    if not hyperparameters:
+        return {}
+    return dict(hyperparameters.get("values", hyperparameters))
 
 
 def prepare(model_type: ModelType, hparams, tft_output: tft.TFTransformOutput,
@@ -159,7 +185,9 @@ def prepare(model_type: ModelType, hparams, tft_output: tft.TFTransformOutput,
       The TrainingRun that `train` and the model type's export read.
     """
     raw_spec = tft_output.raw_feature_spec()
-    usable = blocks.usable(model_type.block_names(hparams), raw_spec, model_type.config_key)
+    split = split_info.read(examples_uri(train_files))
+    usable = blocks.usable(model_type.block_names(hparams, split), raw_spec,
+                           model_type.config_key)
     encoder = None
     if blocks.needs_text(usable):
         if not text_encoder_path:
@@ -172,35 +200,49 @@ def prepare(model_type: ModelType, hparams, tft_output: tft.TFTransformOutput,
         encoder, hparams.text_batch_size)
     return TrainingRun(
         hparams, tft_output, usable, catalogue, list(train_files), list(eval_files), encoder,
-        catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None)
+        catalogue_lib.item_text_table(catalogue, tft_output) if encoder else None, split)
 
 
-def train(model_type: ModelType, training_run: TrainingRun, log_dir: Optional[str] = None
-          ) -> Tuple[tf_keras.Model, tf_keras.callbacks.History]:
-    """Builds and fits the model on the train split, validating on eval.
-
-    Returns:
-      (the fitted model, its Keras History).
-    """
+def fit_on_interactions(model_type: ModelType, training_run: TrainingRun,
+                        log_dir: Optional[str] = None
+                        ) -> Tuple[tf_keras.Model, Dict[str, List[float]]]:
+    """ModelType.fit's default: the train split's rows, the eval split's loss beside."""
     hparams, tft_output = training_run.hparams, training_run.tft_output
     text_table = training_run.item_text_table
     raw_spec = tft_output.raw_feature_spec()
     names = list(dict.fromkeys([features.ITEM_ID,
                                 *blocks.raw_features(training_run.block_names, raw_spec),
                                 *model_type.labels(hparams, raw_spec)]))
-    tf_keras.utils.set_random_seed(hparams.seed)
     train_data = dataset(training_run.train_files, tft_output, names, hparams.batch_size,
                          text_table, shuffle_seed=hparams.seed)
     eval_data = dataset(training_run.eval_files, tft_output, names, hparams.batch_size,
                         text_table)
     train_data, eval_data = model_type.datasets(training_run, train_data, eval_data)
     model = model_type.build_model(training_run)
-    model.compile(optimizer=model_type.optimizer(hparams))
-    callbacks = [tf_keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
-    history = model.fit(train_data.prefetch(2), validation_data=eval_data.cache(),
-                        epochs=hparams.epochs, callbacks=callbacks,
-                        verbose=1 if sys.stdout.isatty() else 2)
+    history = compile_and_fit(model, model_type.optimizer(hparams), train_data, hparams.epochs,
+                              log_dir=log_dir, validation_data=eval_data.cache())
     return model, history
+
+
+def compile_and_fit(model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
+                    data: tf.data.Dataset, epochs: int, log_dir: Optional[str] = None,
+                    callbacks: Sequence[tf_keras.callbacks.Callback] = (),
+                    validation_data: Optional[tf.data.Dataset] = None
+                    ) -> Dict[str, List[float]]:
+    """Compiles and fits `model` (one line per epoch off a terminal, a progress bar
+    on one), TensorBoard logs in `log_dir`; returns the per-epoch history."""
+    model.compile(optimizer=optimizer)
+    callbacks = list(callbacks)
+    if log_dir:
+        callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=log_dir))
+    history = model.fit(data.prefetch(2), validation_data=validation_data, epochs=epochs,
+                        callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    return {name: [float(v) for v in values] for name, values in history.history.items()}
+
+
+def examples_uri(train_files: Sequence[str]) -> str:
+    """The Examples artifact's folder, from the train split's file patterns."""
+    return os.path.dirname(os.path.dirname(train_files[0]))
 
 
 def read_raw_examples(file_patterns: Sequence[str], feature_spec: Dict[str, Any],
@@ -257,7 +299,7 @@ def load_text_encoder(path: str):
     return tf.saved_model.load(path)
 
 
-def write_history(history: tf_keras.callbacks.History, path: str) -> None:
+def write_history(history: Dict[str, List[float]], path: str) -> None:
     """Per-epoch losses and metrics as JSON, for the benchmark's training curves."""
     with tf.io.gfile.GFile(path, "w") as f:
-        json.dump({name: [float(v) for v in values] for name, values in history.history.items()}, f)
+        json.dump(history, f)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 from typing import Any, Dict, List, Optional
 
 import yaml
 
 from components.example_gen.split_config import SplitConfig
+from data_contract import adapters
+from models import blocks, families, features
 from models.ranking.hparams import RankingHparams
 from models.retrieval.hparams import RetrievalHparams
 
@@ -21,7 +24,12 @@ DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(__file__), "configs", "defaul
 
 @dataclasses.dataclass
 class ExampleSettings:
+    # Previous training items carried by each interaction row (the ranking model reads them).
     history_length: int = 10
+    # Most recent training items kept per user in the users split: the retrieval
+    # query, in training, evaluation and the serving request (ML-1M's heaviest
+    # user has 2,314 ratings; ML-100K's 737).
+    max_history: int = 1000
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
 
 
@@ -35,7 +43,11 @@ class TextEncoderSettings:
 
 @dataclasses.dataclass
 class RetrievalSettings(RetrievalHparams):
-    """The `retrieval:` section: the model (models/retrieval/hparams.py), then its pushing."""
+    """The `retrieval:` section: the model (models/retrieval/hparams.py), then its
+    tuning and pushing."""
+    # > 0 puts TFX's Tuner before the Trainer: a random search of this many trials
+    # over learning rate, embedding size, L2 and mask rate (models/retrieval/tuner_module.py).
+    tuner_trials: int = 0
     model_name: str = "retrieval"
 
 
@@ -88,8 +100,10 @@ class PipelineConfig:
 
     @property
     def uses_text(self) -> bool:
-        """Whether a model reads item text, so the pipeline adds the TextEncoder."""
-        return self.retrieval.uses_text or (self.ranking.enabled and self.ranking.uses_text)
+        """Whether a model reads item text and the data has some, so the pipeline adds
+        the TextEncoder."""
+        wanted = self.retrieval.uses_text or (self.ranking.enabled and self.ranking.uses_text)
+        return wanted and adapters.declared_content(self.dataset)["item_text"]
 
     @property
     def pipeline_root(self) -> str:
@@ -175,7 +189,28 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
         config.examples.split = dataclasses.replace(
             split, train_file=os.path.abspath(split.train_file),
             test_file=os.path.abspath(split.test_file))
+    check_family_fits_data(config)
     return config
+
+
+def check_family_fits_data(config: PipelineConfig) -> None:
+    """Fails when the retrieval family has no item block the dataset can feed (e.g.
+    content on data without item text or tags); blocks it can do without (user
+    fields, tags) are left out when the Trainer starts, which logs it."""
+    content = adapters.declared_content(config.dataset)
+    string = types.SimpleNamespace(dtype="string")
+    declared = {features.USER_ID: string, features.ITEM_ID: string,
+                features.HISTORY_ITEM_IDS: string,
+                **({features.ITEM_TEXT: string} if content["item_text"] else {}),
+                **({features.ITEM_TAGS: string} if content["item_tags"] else {}),
+                **({features.user_feature_name("field"): string}
+                   if content["user_fields"] else {})}
+    try:
+        blocks.usable(families.get(config.retrieval.family).block_names, declared, "retrieval")
+    except ValueError as e:
+        raise ValueError(f"retrieval.family {config.retrieval.family!r} cannot work on dataset "
+                         f"{config.dataset.get('name')!r} ({e}); give the data item text or "
+                         "tags, or pick another family") from None
 
 
 def dataset_overrides(dataset: Optional[str], data_dir: Optional[str]) -> Dict[str, Any]:

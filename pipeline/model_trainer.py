@@ -13,9 +13,15 @@ def run_fn_path(model_type: str) -> str:
     return f"models.{model_type}.trainer_module.run_fn"
 
 
+def tuner_fn_path(model_type: str) -> str:
+    """The `tuner_fn` of models/<model_type>/tuner_module.py, as TFX imports it."""
+    return f"models.{model_type}.tuner_module.tuner_fn"
+
+
 def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
                    transform_graph: Channel, schema: Channel,
-                   text_encoder_model: Optional[Channel] = None) -> tfx.components.Trainer:
+                   text_encoder_model: Optional[Channel] = None,
+                   hyperparameters: Optional[Channel] = None) -> tfx.components.Trainer:
     """A Trainer fitting `model_type` ("retrieval", "ranking") on the train split.
 
     Args:
@@ -24,6 +30,7 @@ def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
       examples, transform_graph, schema: the ExampleGen, Transform and SchemaGen outputs.
       text_encoder_model: the TextEncoder's model, the Trainer's base_model
         (transfer learning is what base_model is for); None when no block reads text.
+      hyperparameters: a Tuner's best_hyperparameters, which override `hparams`.
     """
     run_fn = run_fn_path(model_type)
     return tfx.components.Trainer(
@@ -32,7 +39,34 @@ def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
         transform_graph=transform_graph,
         schema=schema,
         base_model=text_encoder_model,
-        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        hyperparameters=hyperparameters,
+        train_args=_train_args(),
+        eval_args=_eval_args(),
         custom_config={model_type: hparams,
                        code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(run_fn)})
+
+
+def create_tuner(model_type: str, hparams: Dict[str, Any], trials: int, examples: Channel,
+                 transform_graph: Channel, schema: Channel,
+                 text_encoder_model: Optional[Channel] = None) -> tfx.components.Tuner:
+    """A Tuner searching `trials` hyperparameter settings of `model_type` (its
+    models/<model_type>/tuner_module.py), for the Trainer's `hyperparameters`."""
+    tuner_fn = tuner_fn_path(model_type)
+    return tfx.components.Tuner(
+        tuner_fn=tuner_fn,
+        examples=examples,
+        transform_graph=transform_graph,
+        schema=schema,
+        base_model=text_encoder_model,
+        train_args=_train_args(),
+        eval_args=_eval_args(),
+        custom_config={model_type: hparams, "tuner_trials": trials,
+                       code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(tuner_fn)})
+
+
+def _train_args() -> tfx.proto.TrainArgs:
+    return tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT])
+
+
+def _eval_args() -> tfx.proto.EvalArgs:
+    return tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT])

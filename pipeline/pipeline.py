@@ -21,18 +21,19 @@ PREPROCESSING_FN = "models.transform.preprocessing.preprocessing_fn"
 
 def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     """Every component of the pipeline, in order."""
-    # Load the dataset through its adapter; write the train, eval and candidates splits.
+    # Load the dataset through its adapter; write the train, eval, candidates and users splits.
     split = config.examples.split
     example_gen = UnirecExampleGen(
         dataset=json.dumps(config.dataset, sort_keys=True),
         split=json.dumps(dataclasses.asdict(split), sort_keys=True),
         history_length=config.examples.history_length,
+        max_history=config.examples.max_history,
         input_fingerprint=source_fingerprint(
             config.dataset, [f for f in (split.train_file, split.test_file) if f]))
     examples = example_gen.outputs["examples"]
 
-    # Statistics and schema of the interactions (the candidates split holds items).
-    not_interactions = [features.CANDIDATES_SPLIT]
+    # Statistics and schema of the interactions (candidates hold items, users histories).
+    not_interactions = list(features.NON_INTERACTION_SPLITS)
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
@@ -63,8 +64,8 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
 
     # Retrieval: Trainer -> RetrievalEvaluator (full catalogue vs baselines) -> ServingPusher.
     retrieval = create_retrieval_components(
-        config.retrieval, config.evaluation, config.examples.history_length, examples,
-        transform_graph, schema, config.serving_root, text_encoder_model)
+        config.retrieval, config.evaluation, examples, transform_graph, schema,
+        config.serving_root, text_encoder_model)
 
     # Ranking, when enabled: Trainer -> Evaluator (TFMA, vs the last blessed) -> ServingPusher.
     ranking = (create_ranking_components(config.ranking, examples, transform_graph, schema,

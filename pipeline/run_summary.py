@@ -18,7 +18,7 @@ class RunSummary:
     pushed_model_dir: Optional[str]   # None when the model was not blessed
     evaluation: Optional[Dict]        # the RetrievalEvaluator report
     recommendations_path: Optional[str] = None  # its top-k per evaluated user
-    training_history: Optional[Dict] = None  # Keras History of the retrieval Trainer
+    training_history: Optional[Dict] = None  # per-epoch losses and scores of the retrieval Trainer
     ranking_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)  # TFMA, overall
     component_seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
 

@@ -1,9 +1,11 @@
 """UnirecExampleGen: a dataset adapter in, one Examples artifact out.
 
-The artifact holds three splits: `train` and `eval` (interactions joined with
-user features, item features and the user's recent history) and `candidates`
-(one example per catalogue item). Stock components downstream read it like any
-ExampleGen output; those that model interactions exclude `candidates`.
+The artifact holds four splits: `train` and `eval` (interactions joined with
+user features, item features and the user's recent history), `candidates`
+(one example per catalogue item) and `users` (one example per user with their
+whole training history), plus `split_info.json` (models/split_info.py). Stock
+components downstream read it like any ExampleGen output; those that model
+interactions exclude `candidates` and `users`.
 """
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -20,6 +22,7 @@ class UnirecExampleGenSpec(types.ComponentSpec):
         # JSON: the fields of components.example_gen.split_config.SplitConfig.
         "split": ExecutionParameter(type=str),
         "history_length": ExecutionParameter(type=int),
+        "max_history": ExecutionParameter(type=int),
         # Content hash of the source files, so that changed data is not served
         # from the cache of an earlier run.
         "input_fingerprint": ExecutionParameter(type=str),
@@ -33,12 +36,13 @@ class UnirecExampleGen(base_component.BaseComponent):
     SPEC_CLASS = UnirecExampleGenSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, dataset: str, split: str, history_length: int,
+    def __init__(self, dataset: str, split: str, history_length: int, max_history: int,
                  input_fingerprint: str = ""):
         super().__init__(UnirecExampleGenSpec(
             dataset=dataset,
             split=split,
             history_length=history_length,
+            max_history=max_history,
             input_fingerprint=input_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         ))

@@ -12,7 +12,7 @@ import tensorflow as tf
 from components.example_gen import external_split
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
-from models import features
+from models import features, split_info
 
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
 _FLOOR_TOLERANCE = 1e-9
@@ -20,29 +20,32 @@ _FLOOR_TOLERANCE = 1e-9
 
 @dataclasses.dataclass(frozen=True)
 class Examples:
-    """Rows by split name (train, eval, candidates) and the items held out of train."""
+    """Rows by split name (train, eval, candidates, users) and what the split is."""
     splits: Dict[str, List[Dict[str, Any]]]
-    holdout_item_ids: List[str]
+    info: split_info.SplitInfo
 
 
 def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
-                   history_length: int = 10) -> Examples:
+                   history_length: int = 10, max_history: int = 1000) -> Examples:
     """Splits the interactions and flattens them with their features into rows.
 
-    history_item_ids holds the user's previous `history_length` train
-    interactions strictly before the row's timestamp, most recent first (equal
-    timestamps ordered as in the source), so no split leaks eval items into it.
+    In an interaction row, history_item_ids holds the user's previous
+    `history_length` train interactions strictly before the row's timestamp,
+    most recent first (equal timestamps ordered as in the source); in a users
+    row, the user's last `max_history` train interactions. Eval interactions
+    never enter a history.
     """
     if split.method == "files":
         dataset, eval_mask = external_split.load(dataset, split.train_file, split.test_file)
-        return _build_examples(dataset, split, history_length, eval_mask)
-    return _build_examples(dataset, split, history_length)
+        return _build_examples(dataset, split, history_length, max_history, eval_mask)
+    return _build_examples(dataset, split, history_length, max_history)
 
 
 def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
-                    eval_mask: Optional[np.ndarray] = None) -> Examples:
-    if history_length < 0:
-        raise ValueError(f"history_length must be >= 0, got {history_length}")
+                    max_history: int, eval_mask: Optional[np.ndarray] = None) -> Examples:
+    for name, value in (("history_length", history_length), ("max_history", max_history)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
     interactions = dataset.interactions
     rng = np.random.default_rng(split.seed)
     holdout_ids = _holdout_items(rng, dataset.items[features.ITEM_ID].to_numpy(),
@@ -79,9 +82,31 @@ def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
 
     candidates = [{features.ITEM_ID: item_id, **_copy_item_features(item_rows[item_id])}
                   for item_id in dataset.items[features.ITEM_ID]]
+    users = _user_rows(interactions[features.USER_ID].to_numpy(),
+                       interactions[features.ITEM_ID].to_numpy(), order, ~is_eval,
+                       user_rows, max_history)
+    order_matters = (split.method == "temporal" if eval_mask is None else
+                     split_info.looks_temporal(user_codes, timestamps, is_eval))
     return Examples(splits={features.TRAIN_SPLIT: train, features.EVAL_SPLIT: evaluation,
-                            features.CANDIDATES_SPLIT: candidates},
-                    holdout_item_ids=holdout_ids)
+                            features.CANDIDATES_SPLIT: candidates, features.USERS_SPLIT: users},
+                    info=split_info.SplitInfo(order_matters, holdout_ids))
+
+
+def _user_rows(user_ids: np.ndarray, item_ids: np.ndarray, order: np.ndarray,
+               is_train: np.ndarray, user_features: Dict[str, Dict[str, Any]],
+               max_history: int) -> List[Dict[str, Any]]:
+    """One row per user with train interactions: their fields and their last
+    `max_history` train items, most recent first."""
+    train_order = order[is_train[order]]  # by user, then time
+    users, items = user_ids[train_order], item_ids[train_order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    rows = []
+    for start, end in zip(starts, ends):
+        history = items[max(start, end - max_history):end][::-1].tolist() if max_history else []
+        rows.append({features.USER_ID: users[start], **user_features[users[start]],
+                     features.HISTORY_ITEM_IDS: history})
+    return rows
 
 
 def _holdout_items(rng: np.random.Generator, item_ids: np.ndarray, fraction: float) -> List[str]:
@@ -138,7 +163,8 @@ def _histories(item_ids: np.ndarray, user_codes: np.ndarray, timestamps: np.ndar
 
 def _item_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
     """Item id -> item_text (text fields joined), item_tags (tag fields merged) and
-    item_<numeric> of that item."""
+    item_<numeric> of that item; a dataset without text (tag) fields has no item_text
+    (item_tags), so the blocks that read them drop out."""
     items = dataset.items
     text_columns = [items[f].tolist() for f in dataset.item_text_fields]
     tag_columns = [items[f].tolist() for f in dataset.item_tag_fields]
@@ -146,18 +172,22 @@ def _item_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
                        for f in dataset.item_numeric_fields}
     by_id = {}
     for i, item_id in enumerate(items[features.ITEM_ID]):
-        tags = dict.fromkeys(tag for column in tag_columns for tag in column[i])
-        by_id[item_id] = {
-            features.ITEM_TEXT: ". ".join(column[i] for column in text_columns if column[i]),
-            features.ITEM_TAGS: list(tags),
-            **{name: values[i] for name, values in numeric_columns.items()},
-        }
+        row = {name: values[i] for name, values in numeric_columns.items()}
+        if text_columns:
+            row[features.ITEM_TEXT] = ". ".join(column[i] for column in text_columns if column[i])
+        if tag_columns:
+            row[features.ITEM_TAGS] = list(dict.fromkeys(
+                tag for column in tag_columns for tag in column[i]))
+        by_id[item_id] = row
     return by_id
 
 
 def _copy_item_features(item_features: Dict[str, Any]) -> Dict[str, Any]:
-    """A copy whose tag list is the row's own."""
-    return {**item_features, features.ITEM_TAGS: list(item_features[features.ITEM_TAGS])}
+    """A copy whose tag list (if any) is the row's own."""
+    copy = dict(item_features)
+    if features.ITEM_TAGS in copy:
+        copy[features.ITEM_TAGS] = list(copy[features.ITEM_TAGS])
+    return copy
 
 
 def _user_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:

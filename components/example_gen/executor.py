@@ -13,8 +13,7 @@ from tfx.components.util import examples_utils
 from components.example_gen import examples as examples_lib
 from components.example_gen.split_config import SplitConfig
 from data_contract import adapters
-
-_HOLDOUT_ITEMS_FILE = "holdout_item_ids.json"
+from models import split_info
 
 
 class Executor(base_executor.BaseExecutor):
@@ -26,7 +25,8 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Loaded dataset %s: %s", dataset.name, dataset.report.summary())
         split = SplitConfig(**json.loads(exec_properties["split"]))
         built = examples_lib.build_examples(
-            dataset, split, history_length=exec_properties["history_length"])
+            dataset, split, history_length=exec_properties["history_length"],
+            max_history=exec_properties["max_history"])
 
         output = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
@@ -36,16 +36,7 @@ class Executor(base_executor.BaseExecutor):
                                 "data_tfrecord-00000-of-00001.gz")
             examples_lib.write_tfrecord_gz(rows, path)
             output.set_int_custom_property(f"num_{split_name}_examples", len(rows))
-        with open(os.path.join(output.uri, _HOLDOUT_ITEMS_FILE), "w") as f:
-            json.dump(sorted(built.holdout_item_ids), f)
+        split_info.write(output.uri, built.info)
         examples_utils.set_payload_format(output, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         output.set_string_custom_property("dataset", dataset.name)
 
-
-def holdout_item_ids(examples_uri: str) -> List[str]:
-    """The items the example generator held out of training entirely."""
-    path = os.path.join(examples_uri, _HOLDOUT_ITEMS_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)

@@ -22,7 +22,6 @@ class RetrievalEvaluatorSpec(types.ComponentSpec):
         "baseline": ExecutionParameter(type=str),       # the one to beat for a blessing
         "report_baselines": ExecutionParameter(type=str),  # JSON list, computed alongside
         "min_relative_improvement": ExecutionParameter(type=float),
-        "history_length": ExecutionParameter(type=int),
     }
     INPUTS = {
         standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -42,7 +41,7 @@ class RetrievalEvaluator(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  cutoffs: Sequence[int], metric: str, baseline: str,
-                 min_relative_improvement: float, history_length: int,
+                 min_relative_improvement: float,
                  report_baselines: Sequence[str] = ()):
         if metric.split("@")[0] not in {"precision", "recall", "ndcg", "hitrate", "map"} and metric != "mrr":
             raise ValueError(f"unknown evaluation metric {metric!r}")
@@ -53,7 +52,6 @@ class RetrievalEvaluator(base_component.BaseComponent):
             examples=examples, model=model, cutoffs=json.dumps(list(cutoffs)), metric=metric,
             baseline=baseline, report_baselines=json.dumps(list(report_baselines)),
             min_relative_improvement=float(min_relative_improvement),
-            history_length=history_length,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         ))

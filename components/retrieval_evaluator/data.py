@@ -41,7 +41,8 @@ def read_columns(pattern: str, specs: Dict[str, tf.TensorSpec]) -> Dict[str, np.
         for name, spec in specs.items():
             dense = tf.sparse.to_dense(batch[name]).numpy()
             if dense.shape[1] == 0:  # Every example of the batch has an empty list.
-                dense = np.zeros((dense.shape[0], 1), dense.dtype)
+                dense = np.full((dense.shape[0], 1), b"" if dense.dtype == object else 0,
+                                dense.dtype)
             columns[name].append(dense[:, 0] if spec.shape.rank == 1 else dense)
     return {name: _concat_padded(parts, specs[name].shape.rank) for name, parts in columns.items()}
 
@@ -57,16 +58,10 @@ def _concat_padded(parts: List[np.ndarray], rank: int) -> np.ndarray:
                constant_values=b"" if p.dtype == object else 0) for p in parts])
 
 
-def _history_matrix(histories: List[List[bytes]], length: int) -> np.ndarray:
-    matrix = np.full((len(histories), max(length, 1)), b"", dtype=object)
-    for row, items in enumerate(histories):
-        matrix[row, :len(items)] = items
-    return matrix
-
-
 def load(examples: types.Artifact, query_specs: Dict[str, tf.TensorSpec],
-         candidate_specs: Dict[str, tf.TensorSpec], history_length: int) -> EvaluationData:
-    """Reads train, eval and candidates and builds one query per eval user."""
+         candidate_specs: Dict[str, tf.TensorSpec]) -> EvaluationData:
+    """Reads the splits and takes each eval user's query from the users split:
+    their fields and whole training history, as the model was trained and is served."""
     key_specs = {features.USER_ID: tf.TensorSpec([None], tf.string),
                  features.ITEM_ID: tf.TensorSpec([None], tf.string),
                  features.TIMESTAMP: tf.TensorSpec([None], tf.int64)}
@@ -75,9 +70,14 @@ def load(examples: types.Artifact, query_specs: Dict[str, tf.TensorSpec],
     unsupported = [name for name, spec in user_specs.items() if spec.shape.rank != 1]
     if unsupported:
         raise ValueError(f"query features {unsupported} are lists; only the history may be")
-    specs = {**user_specs, **key_specs}
-    train = pd.DataFrame(read_columns(split_pattern(examples, features.TRAIN_SPLIT), specs))
-    evaluation = pd.DataFrame(read_columns(split_pattern(examples, features.EVAL_SPLIT), specs))
+    interaction_specs = {**user_specs, **key_specs}
+    train = pd.DataFrame(read_columns(split_pattern(examples, features.TRAIN_SPLIT),
+                                      interaction_specs))
+    evaluation = pd.DataFrame(read_columns(split_pattern(examples, features.EVAL_SPLIT),
+                                           interaction_specs))
+    queries = read_columns(split_pattern(examples, features.USERS_SPLIT), {
+        **user_specs, features.USER_ID: key_specs[features.USER_ID],
+        features.HISTORY_ITEM_IDS: tf.TensorSpec([None, None], tf.string)})
     candidates = read_columns(split_pattern(examples, features.CANDIDATES_SPLIT),
                               {**candidate_specs, features.ITEM_ID: key_specs[features.ITEM_ID],
                                features.ITEM_TAGS: tf.TensorSpec([None, None], tf.string)})
@@ -86,30 +86,29 @@ def load(examples: types.Artifact, query_specs: Dict[str, tf.TensorSpec],
     item_index = pd.Series(np.arange(len(item_ids)), index=item_ids)
     train["item_index"] = item_index.reindex(train[features.ITEM_ID]).to_numpy()
     evaluation["item_index"] = item_index.reindex(evaluation[features.ITEM_ID]).to_numpy()
-    train = train.dropna(subset=["item_index"]).sort_values(
-        [features.USER_ID, features.TIMESTAMP], kind="stable")
+    train = train.dropna(subset=["item_index"])
     evaluation = evaluation.dropna(subset=["item_index"])
 
     user_ids = np.array(sorted(evaluation[features.USER_ID].unique()), dtype=object)
-    train_by_user = train.groupby(features.USER_ID)
+    train_items_by_user = train.groupby(features.USER_ID)["item_index"].agg(
+        lambda column: set(column.astype(int)))
     eval_by_user = evaluation.groupby(features.USER_ID)
-    histories, train_items, eval_items, user_rows = [], [], [], []
+    query_row = {user: row for row, user in enumerate(queries[features.USER_ID])}
+    empty_history = np.full(queries[features.HISTORY_ITEM_IDS].shape[1:], b"", dtype=object)
+    query_inputs: Dict[str, List] = {name: [] for name in query_specs}
+    train_items, eval_items = [], []
     for user in user_ids:
         user_eval = eval_by_user.get_group(user)
         eval_items.append(set(user_eval["item_index"].astype(int)))
-        if user in train_by_user.groups:
-            user_train = train_by_user.get_group(user)
-            histories.append(list(user_train[features.ITEM_ID].iloc[::-1][:history_length]))
-            train_items.append(set(user_train["item_index"].astype(int)))
-            user_rows.append(user_train.iloc[-1])
-        else:
-            histories.append([])
-            train_items.append(set())
-            user_rows.append(user_eval.iloc[0])
-    user_frame = pd.DataFrame(user_rows)
-    query_inputs = {name: user_frame[name].to_numpy() for name in user_specs}
-    if features.HISTORY_ITEM_IDS in query_specs:
-        query_inputs[features.HISTORY_ITEM_IDS] = _history_matrix(histories, history_length)
+        train_items.append(train_items_by_user.get(user, set()))
+        row = query_row.get(user)
+        for name in query_specs:
+            if row is not None:
+                query_inputs[name].append(queries[name][row])
+            elif name == features.HISTORY_ITEM_IDS:
+                query_inputs[name].append(empty_history)  # no training interactions
+            else:
+                query_inputs[name].append(user_eval[name].iloc[0])
     counts = np.bincount(train["item_index"].astype(int), minlength=len(item_ids))
     train_users, train_user_rows = np.unique(train[features.USER_ID].to_numpy(), return_inverse=True)
     train_matrix = sp.csr_matrix(
@@ -120,7 +119,9 @@ def load(examples: types.Artifact, query_specs: Dict[str, tf.TensorSpec],
     return EvaluationData(
         item_ids=item_ids,
         candidate_inputs={name: candidates[name] for name in candidate_specs},
-        user_ids=user_ids, query_inputs=query_inputs,
+        user_ids=user_ids,
+        query_inputs={name: np.array(values) if values else np.array([])
+                      for name, values in query_inputs.items()},
         train_items=train_items, eval_items=eval_items, train_item_counts=counts,
         train_matrix=train_matrix,
         train_rows=np.array([row_of_user.get(user, -1) for user in user_ids]),

@@ -12,10 +12,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import path_utils
 
-from components.example_gen import executor as example_gen_executor
 from components.retrieval_evaluator import data as data_lib
 from models import baselines as baselines_lib
 from models import metrics as metrics_lib
+from models import split_info
 
 EVALUATION_FILE = "evaluation.json"
 RECOMMENDATIONS_FILE = "recommendations.csv"
@@ -169,9 +169,8 @@ class Executor(base_executor.BaseExecutor):
         evaluation = data_lib.load(
             examples,
             signature_input_specs(model.signatures["query_embedding"]),
-            signature_input_specs(model.signatures["candidate_embedding"]),
-            exec_properties["history_length"])
-        cold_item_ids = [i.encode() for i in example_gen_executor.holdout_item_ids(examples.uri)]
+            signature_input_specs(model.signatures["candidate_embedding"]))
+        cold_item_ids = [i.encode() for i in split_info.read(examples.uri).holdout_item_ids]
         results, ranking = evaluate(model, evaluation, cutoffs,
                            list(dict.fromkeys([baseline, *reported])), cold_item_ids)
         blessing = decide_blessing(results["model"], results[baseline], metric,

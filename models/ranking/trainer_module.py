@@ -27,7 +27,7 @@ class Ranking(trainer_lib.ModelType):
     config_key = "ranking"
     hparams_class = RankingHparams
 
-    def block_names(self, hparams: RankingHparams) -> Sequence[str]:
+    def block_names(self, hparams: RankingHparams, split) -> Sequence[str]:
         return hparams.blocks
 
     def labels(self, hparams: RankingHparams, raw_feature_spec) -> List[str]:

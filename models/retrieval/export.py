@@ -1,14 +1,18 @@
 """The serving SavedModel of the retrieval model.
 
 It holds the Transform graph (vocabularies travel as assets), both towers, the
-text encoder when the family reads text, and a BruteForce index over the whole
-catalogue. It takes raw features:
+vector of every trained item (the query tower pools them over the history),
+the text encoder when the family reads text, and a BruteForce index over the
+whole catalogue. It takes raw features:
 - `serving_default` / `retrieve`: user features -> top-k `item_ids`, `scores`
-- `query_embedding`: user features -> `embedding`
-- `candidate_embedding`: item features -> `embedding` (a new item is embedded
-  from its text: nothing about it needs to have been seen in training)
-Scalar features are `[batch]` tensors; list features such as the history are
-`[batch, length]`, padded with "".
+- `query_embedding`: user features -> `embedding` (`[query, 1]`)
+- `candidate_embedding`: item features -> `embedding` (`[item vector, bias]`;
+  a new item is embedded from its text: nothing about it needs to have been
+  seen in training)
+The dot product of the two embeddings is the model's score. Scalar features
+are `[batch]` tensors; list features such as the history are `[batch, length]`,
+padded with "" (the history: the user's items, most recent first, up to the
+examples' max_history).
 """
 from typing import Dict
 
@@ -16,15 +20,16 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models import blocks, export_lib, features
+from models import blocks, export_lib, features, towers
 from models.catalogue import Catalogue
 from models.trainer_lib import TrainingRun
 
 
 def candidate_embeddings(model, catalogue: Catalogue, tft_layer) -> np.ndarray:
-    """Embeddings of every catalogue item, from precomputed text embeddings."""
-    return model.candidate_tower(export_lib.transformed_items(
-        tft_layer, catalogue.raw_features, catalogue.text_embeddings)).numpy()
+    """`[item vector, bias]` of every catalogue item, from precomputed text embeddings."""
+    vectors, bias = model.item_tower(export_lib.transformed_items(
+        tft_layer, catalogue.raw_features, catalogue.text_embeddings))
+    return towers.item_score_vectors(vectors, bias).numpy()
 
 
 class RetrievalServingModule(tf.Module):
@@ -35,7 +40,11 @@ class RetrievalServingModule(tf.Module):
         catalogue = run.catalogue
         self.tft_layer = run.tft_output.transform_features_layer()
         self.query_tower = model.query_tower
-        self.candidate_tower = model.candidate_tower
+        self.item_tower = model.item_tower
+        # What the history blocks pool: a variable, so large catalogues stay out
+        # of the graph proto.
+        self.item_vectors = tf.Variable(model.item_vectors()[0], trainable=False,
+                                        name="item_vectors")
         self.text_encoder = run.text_encoder
         self.index = tfrs.layers.factorized_top_k.BruteForce(
             k=min(run.hparams.top_k, len(catalogue.item_ids)))
@@ -44,14 +53,17 @@ class RetrievalServingModule(tf.Module):
         self._raw_spec = run.raw_feature_spec
 
     def embed_queries(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
-        return self.query_tower(self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec)))
+        transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))
+        query = self.query_tower({**transformed, features.ITEM_VECTORS: self.item_vectors})
+        return towers.query_score_vector(query)
 
     def embed_candidates(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))
         if self.text_encoder is not None:
             transformed[features.ITEM_TEXT_EMBEDDING] = self.text_encoder.serve(
                 inputs[features.ITEM_TEXT])["embedding"]
-        return self.candidate_tower(transformed)
+        vectors, bias = self.item_tower(transformed)
+        return towers.item_score_vectors(vectors, bias)
 
     def retrieve(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         scores, item_ids = self.index(self.embed_queries(inputs))

@@ -1,74 +1,156 @@
-"""TFRS two-tower retrieval with in-batch softmax and log-Q correction."""
-from typing import Dict
+"""The retrieval model: a query tower over the user's history, an item tower, a catalogue softmax.
+
+A training example is a user (the users split). Each step, every history is
+split into what the query sees and the items it must rank first
+(models/retrieval/objectives.py); the item tower gives every catalogue item's
+vector and bias, the history blocks pool those same vectors into the query,
+and the loss is the softmax over the whole catalogue of each user's held-out
+items, the user's visible items left out of it (models/retrieval/task.py).
+Catalogues larger than `full_softmax_max_items` are scored against a sample
+instead: the batch's targets plus uniformly drawn items, with the sampling
+probability correction.
+"""
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
-import tf_keras
 
-from models import features
-
-# Added to each batch by the input pipeline: the candidate's sampling
-# probability in the training data, for sampling-bias (log-Q) correction.
-SAMPLING_PROBABILITY = "candidate_sampling_probability"
-
-
-def item_sampling_probabilities(transformed: tf.data.Dataset, num_items: int) -> np.ndarray:
-    """How often each item id is the positive in the training data."""
-    counts = np.zeros(num_items, dtype=np.float64)
-    for batch in transformed:
-        counts += np.bincount(batch[features.ITEM_ID].numpy(), minlength=num_items)
-    return (counts / max(counts.sum(), 1.0)).astype(np.float32)
-
-
-def with_sampling_probability(dataset: tf.data.Dataset, probabilities: np.ndarray):
-    table = tf.constant(probabilities)
-    return dataset.map(lambda batch: {
-        **batch, SAMPLING_PROBABILITY: tf.gather(table, batch[features.ITEM_ID])})
+from models import features, id_lists
+from models.retrieval import objectives
+from models.retrieval.task import MIN_FLOAT, CatalogueSoftmax
+from models.towers import ItemTower, QueryTower
 
 
 class RetrievalModel(tfrs.Model):
-    """Two towers scored by their dot product; TFRS's in-batch softmax as the loss.
+    """Scores every catalogue item for a user as `query . item_vector + item_bias`.
 
     Args:
-      query_tower: transformed features -> `[batch, dim]` user embeddings
-        (models/towers.py).
-      candidate_tower: transformed features -> `[batch, dim]` item embeddings.
-      temperature: divides the scores before the softmax.
-      logq_correction: subtract log(sampling probability) from each candidate's
-        score (batches carry SAMPLING_PROBABILITY), so popular items are not
-        pushed down for being frequent in-batch negatives.
+      query_tower, item_tower: from models.towers.build_towers.
+      items: the transformed features of every vocabulary item, then the OOV row
+        (models.catalogue.vocabulary_items): what the item tower reads.
+      objective: objectives.DENOISE, COMPLETE or FUTURE.
+      mask_rate, future_min, future_max: the objective's settings.
+      id_dropout: in training, the share of items whose id the item tower sees as
+        the OOV id each step, so that content blocks learn to stand in for it.
+      full_softmax_max_items: above this catalogue size, sample the softmax.
+      sampled_negatives: how many items to draw per step when sampling.
+      item_popularity: each vocabulary item's share of training interactions (the
+        sampling probability of a batch's targets).
 
     Example:
 
     ```python
-    model = RetrievalModel(build_tower(["user_id"], context, "query_tower"),
-                           build_tower(["item_id"], context, "candidate_tower"),
-                           temperature=0.1)
-    model.compile(optimizer=tf_keras.optimizers.Adam(0.01))
-    model.fit(with_sampling_probability(train_batches, probabilities), epochs=5)
+    query_tower, item_tower = towers.build_towers(block_names, context)
+    model = RetrievalModel(query_tower, item_tower, catalogue.vocabulary_items(c, tft_output),
+                           objective="denoise")
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.fit(user_batches, epochs=50)
+    scores = model.scores(user_batch)  # [users, items]
     ```
     """
 
-    def __init__(self, query_tower: tf_keras.Model, candidate_tower: tf_keras.Model,
-                 temperature: float, logq_correction: bool = True):
+    def __init__(self, query_tower: QueryTower, item_tower: ItemTower,
+                 items: Dict[str, object], objective: str, mask_rate: float = 0.5,
+                 future_min: float = 0.05, future_max: float = 0.5, id_dropout: float = 0.0,
+                 full_softmax_max_items: int = 50_000, sampled_negatives: int = 8192,
+                 item_popularity: Optional[np.ndarray] = None):
         super().__init__()
-        self.logq_correction = logq_correction
         self.query_tower = query_tower
-        self.candidate_tower = candidate_tower
-        # Other rows of the batch are the negatives; a row whose item is the
-        # positive of this row is not a negative.
-        self.task = tfrs.tasks.Retrieval(temperature=temperature, remove_accidental_hits=True)
+        self.item_tower = item_tower
+        self.items = items
+        self.num_items = int(items[features.ITEM_ID].shape[0]) - 1  # the OOV row is last
+        self.objective = objective
+        self.mask_rate, self.future_min, self.future_max = mask_rate, future_min, future_max
+        self.id_dropout = id_dropout
+        self.sampled = self.num_items > full_softmax_max_items
+        self.sampled_negatives = min(sampled_negatives, self.num_items)
+        self.item_popularity = (None if item_popularity is None
+                                else tf.constant(item_popularity, tf.float32))
+        self.task = CatalogueSoftmax()
+
+    def item_vectors(self, training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
+        """(vectors `[items + 1, dim]`, bias `[items + 1]`) of every vocabulary item, OOV last."""
+        items = self.items
+        if training and self.id_dropout > 0:
+            ids = items[features.ITEM_ID]
+            dropped = tf.random.uniform(tf.shape(ids)) < self.id_dropout
+            items = {**items, features.ITEM_ID: tf.where(
+                dropped, tf.constant(self.num_items, ids.dtype), ids)}
+        return self.item_tower(items, training=training)
+
+    def query(self, inputs: Dict[str, tf.Tensor], item_vectors: tf.Tensor,
+              training: bool = False) -> tf.Tensor:
+        return self.query_tower({**inputs, features.ITEM_VECTORS: item_vectors},
+                                training=training)
+
+    def scores(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """`[users, items]`: every vocabulary item's score for each user's history."""
+        vectors, bias = self.item_vectors()
+        query = self.query(inputs, vectors)
+        return tf.linalg.matmul(query, vectors[:-1], transpose_b=True) + bias[:-1]
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        # The towers get no `training`, so they run in inference mode while fitting
-        # too: the hybrid family's id dropout never acts. Kept as measured until the
-        # retrieval rework changes the model on purpose.
-        query_embeddings = self.query_tower(inputs)
-        candidate_embeddings = self.candidate_tower(inputs)
-        return self.task(
-            query_embeddings, candidate_embeddings,
-            candidate_sampling_probability=(
-                inputs[SAMPLING_PROBABILITY] if self.logq_correction else None),
-            candidate_ids=inputs[features.ITEM_ID],
-            compute_metrics=False)
+        history = inputs[features.HISTORY_ITEM_IDS]
+        visible, targets = objectives.split_history(
+            history, self.objective, self.mask_rate, self.future_min, self.future_max)
+        vectors, bias = self.item_vectors(training=True)
+        query_inputs = {**inputs, features.HISTORY_ITEM_IDS: visible}
+        if self.objective != objectives.FUTURE:
+            # Items dropped at random: give the bag the whole history's scale, as
+            # inverted dropout does (a future split's visible part is a whole history).
+            query_inputs[features.HISTORY_BAG_SCALE] = tf.sqrt(
+                tf.cast(id_lists.row_counts(visible), tf.float32)
+                / tf.maximum(tf.cast(id_lists.row_counts(history), tf.float32), 1.0)
+            ) / (1.0 - self.mask_rate)
+        query = self.query(query_inputs, vectors, training=True)
+        # Visible items leave the softmax, unless the objective reconstructs them.
+        excluded = (tf.sparse.retain(visible, tf.zeros_like(visible.values, tf.bool))
+                    if self.objective == objectives.DENOISE else visible)
+        if not self.sampled:
+            return self.task(query, vectors[:-1], id_lists.multi_hot(targets, self.num_items),
+                             candidate_bias=bias[:-1],
+                             score_mask=id_lists.multi_hot(excluded, self.num_items) < 0.5)
+        return self._sampled_loss(query, vectors, bias, excluded, targets)
+
+    def _sampled_loss(self, query, vectors, bias, excluded, targets) -> tf.Tensor:
+        """The softmax over the batch's targets and uniformly drawn items: each candidate's
+        score is corrected by log(expected share of steps it is a candidate in)."""
+        drawn = tf.random.uniform([self.sampled_negatives], 0, self.num_items, tf.int64)
+        candidates, _ = tf.unique(tf.concat([targets.values, drawn], axis=0))
+        uniform_share = self.sampled_negatives / self.num_items
+        probability = tf.fill(tf.shape(candidates), uniform_share)
+        if self.item_popularity is not None:
+            num_targets = tf.cast(tf.size(targets.values), tf.float32)
+            probability += num_targets * tf.gather(self.item_popularity, candidates)
+        column = tf.scatter_nd(candidates[:, tf.newaxis], tf.range(tf.size(candidates)),
+                               [self.num_items])
+
+        def columns_of(ids: tf.SparseTensor) -> tf.SparseTensor:
+            return tf.SparseTensor(ids.indices, tf.cast(tf.gather(column, ids.values), tf.int64),
+                                   ids.dense_shape)
+
+        in_sample = tf.scatter_nd(candidates[:, tf.newaxis],
+                                  tf.ones_like(candidates, tf.int32), [self.num_items]) > 0
+        excluded = tf.sparse.retain(excluded, tf.gather(in_sample, excluded.values))
+        return self.task(query, tf.gather(vectors, candidates),
+                         id_lists.multi_hot(columns_of(targets), tf.size(candidates)),
+                         candidate_bias=tf.gather(bias, candidates),
+                         score_mask=id_lists.multi_hot(columns_of(excluded),
+                                                       tf.size(candidates)) < 0.5,
+                         candidate_sampling_probability=tf.minimum(probability, 1.0))
+
+
+def ndcg_at_k(scores: tf.Tensor, seen: tf.SparseTensor, held_out: tf.SparseTensor,
+              k: int = 10) -> tf.Tensor:
+    """`[users]` NDCG@k of each user's held-out items, their seen items excluded."""
+    num_items = tf.shape(scores)[1]
+    scores = tf.where(id_lists.multi_hot(seen, num_items) > 0, MIN_FLOAT, scores)
+    top = tf.math.top_k(scores, k=tf.minimum(k, num_items)).indices
+    hits = tf.gather(id_lists.multi_hot(held_out, num_items), top, batch_dims=1)
+    discounts = 1.0 / tf.math.log(tf.range(2.0, tf.cast(tf.shape(top)[1], tf.float32) + 2.0)) \
+        * tf.math.log(2.0)
+    dcg = tf.reduce_sum(hits * discounts, axis=1)
+    num_held = tf.minimum(tf.cast(id_lists.row_counts(held_out), tf.int32), tf.shape(top)[1])
+    ideal = tf.gather(tf.concat([[0.0], tf.cumsum(discounts)], axis=0), num_held)
+    return dcg / tf.maximum(ideal, 1e-9)

@@ -1,50 +1,161 @@
 """The retrieval model's Trainer module: `run_fn` for TFX's generic Trainer.
 
 models/trainer_lib.py runs the steps; this module says which blocks the towers
-use (the family), how the model is built and what the SavedModel exports.
+use (the family), how the model is built and selected, and what the SavedModel
+exports.
 """
-from typing import Sequence
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tf_keras
+from absl import logging
 
-from models import blocks, families, features, towers, trainer_lib
-from models.retrieval import export
+from models import blocks, families, features, split_info, towers, trainer_lib
+from models import catalogue as catalogue_lib
+from models.retrieval import data, export, objectives, selection
 from models.retrieval import model as model_lib
 from models.retrieval.hparams import RetrievalHparams
-
-_OPTIMIZERS = {"adam": tf_keras.optimizers.Adam, "adagrad": tf_keras.optimizers.Adagrad}
+from models.transform import preprocessing
 
 
 class Retrieval(trainer_lib.ModelType):
-    """The two-tower model of `retrieval.family`, trained with in-batch softmax."""
+    """The family's towers, trained on users with a catalogue softmax, selected on a carve."""
     config_key = "retrieval"
     hparams_class = RetrievalHparams
 
-    def block_names(self, hparams: RetrievalHparams) -> Sequence[str]:
-        return families.get(hparams.family).block_names
-
-    def datasets(self, run, train, evaluation):
-        # Log-Q correction needs each positive's sampling probability in training.
-        probabilities = model_lib.item_sampling_probabilities(
-            train, run.block_context().vocab_sizes[features.ITEM_ID])
-        return (model_lib.with_sampling_probability(train, probabilities),
-                model_lib.with_sampling_probability(evaluation, probabilities))
+    def block_names(self, hparams: RetrievalHparams, split: split_info.SplitInfo
+                    ) -> Sequence[str]:
+        names = families.get(hparams.family).block_names
+        if split.order_matters:
+            return names
+        unordered = [name for name in names if not blocks.get(name).order_aware]
+        if len(unordered) < len(names):
+            logging.warning("retrieval: the split is random, so the order of a history says "
+                            "nothing about what is held out; left out %s",
+                            [name for name in names if name not in unordered])
+        return unordered
 
     def build_model(self, run: trainer_lib.TrainingRun) -> model_lib.RetrievalModel:
         hparams = run.hparams
-        context = run.block_context(id_dropout=families.get(hparams.family).id_dropout)
+        context = run.block_context(
+            l2=hparams.l2, sequence_length=hparams.sequence_length,
+            sequence_heads=hparams.sequence_heads, sequence_dropout=hparams.sequence_dropout)
+        query_tower, item_tower = towers.build_towers(run.block_names, context)
         return model_lib.RetrievalModel(
-            towers.build_tower(blocks.on_side(run.block_names, blocks.QUERY), context, "query_tower"),
-            towers.build_tower(blocks.on_side(run.block_names, blocks.CANDIDATE), context,
-                               "candidate_tower"),
-            temperature=hparams.temperature, logq_correction=hparams.logq_correction)
+            query_tower, item_tower, vocabulary_items(run),
+            objective=objectives.resolve(hparams.objective, run.split.order_matters),
+            mask_rate=hparams.mask_rate, future_min=hparams.future_min,
+            future_max=hparams.future_max,
+            id_dropout=families.get(hparams.family).id_dropout,
+            full_softmax_max_items=hparams.full_softmax_max_items,
+            sampled_negatives=hparams.sampled_negatives,
+            item_popularity=item_popularity(run))
 
-    def optimizer(self, hparams: RetrievalHparams) -> tf_keras.optimizers.Optimizer:
-        return _OPTIMIZERS[hparams.optimizer](hparams.learning_rate)
+    def fit(self, run: trainer_lib.TrainingRun, log_dir: Optional[str] = None
+            ) -> Tuple[model_lib.RetrievalModel, Dict[str, List[float]]]:
+        return select_and_refit(self, run, log_dir)
 
     def export(self, model: model_lib.RetrievalModel, run: trainer_lib.TrainingRun,
                export_dir: str) -> None:
         export.export_serving_model(model, run, export_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What model selection compares: an objective and the blocks it trains."""
+    objective: str
+    block_names: Tuple[str, ...]
+
+
+def recipes(run: trainer_lib.TrainingRun) -> List[Recipe]:
+    """The recipes model selection tries. "auto" on a temporal split tries both
+    learning the future with the order-aware blocks and denoising without them:
+    which one wins depends on the data (MovieLens 100K: the first; the synthetic
+    catalogue, whose order carries less: the second)."""
+    hparams, names = run.hparams, tuple(run.block_names)
+    unordered = tuple(name for name in names if not blocks.get(name).order_aware)
+    if hparams.objective != objectives.AUTO:
+        return [Recipe(hparams.objective, names)]
+    if not run.split.order_matters:
+        return [Recipe(objectives.DENOISE, unordered)]
+    return [Recipe(objectives.FUTURE, names), Recipe(objectives.DENOISE, unordered)]
+
+
+def with_recipe(run: trainer_lib.TrainingRun, recipe: Recipe) -> trainer_lib.TrainingRun:
+    return dataclasses.replace(
+        run, block_names=list(recipe.block_names),
+        hparams=dataclasses.replace(run.hparams, objective=recipe.objective))
+
+
+def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
+                     log_dir: Optional[str] = None
+                     ) -> Tuple[model_lib.RetrievalModel, Dict[str, List[float]]]:
+    """For each recipe: fits on histories without their validation carve, scoring the
+    carve every few epochs and stopping when it stops improving. Then (hparams.refit)
+    fits the best recipe anew on whole histories for its best number of epochs.
+
+    Returns:
+      (the model, its history: per recipe the selection's losses and validation
+      scores, then the refit's losses, the chosen recipe and epochs).
+    """
+    hparams = run.hparams
+    num_users = run.tft_output.vocabulary_size_by_name(preprocessing.USER_ID_VOCAB)
+    batch_size = max(1, min(hparams.batch_size, num_users // hparams.min_steps_per_epoch))
+    users = data.users(run)
+    fit_part, validation = data.carved(
+        users, hparams.validation_fraction, run.split.order_matters, hparams.seed)
+    fit_batches = data.shuffled(fit_part, batch_size, hparams.seed)
+    history: Dict[str, List] = {}
+    best = None
+    for recipe in recipes(run):
+        tf_keras.utils.set_random_seed(hparams.seed)
+        candidate_run = with_recipe(run, recipe)
+        scorer = selection.ValidationNDCG(validation, hparams.validation_every, hparams.patience)
+        model = model_type.build_model(candidate_run)
+        logging.info("retrieval: selecting %s", recipe)
+        fitted = trainer_lib.compile_and_fit(
+            model, tf_keras.optimizers.Adam(hparams.learning_rate), fit_batches, hparams.epochs,
+            log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=[scorer])
+        history.update({f"{recipe.objective}_{name}": values for name, values in fitted.items()})
+        history[f"{recipe.objective}_validation_epochs"] = list(scorer.scores)
+        history[f"{recipe.objective}_{selection.METRIC}"] = list(scorer.scores.values())
+        if best is None or scorer.best_score > best[1].best_score:
+            best = (recipe, scorer, model)
+    recipe, scorer, model = best
+    history.update({"selection_loss": history[f"{recipe.objective}_loss"],
+                    "validation_epochs": list(scorer.scores),
+                    selection.METRIC: list(scorer.scores.values()),
+                    "best_epoch": [scorer.best_epoch], "objective": [recipe.objective]})
+    logging.info("retrieval: chose %s, best %s %.4f after %d epochs", recipe, selection.METRIC,
+                 scorer.best_score, scorer.best_epoch)
+    if not hparams.refit or scorer.best_epoch == 0:
+        return model, history
+    tf_keras.utils.set_random_seed(hparams.seed)
+    model = model_type.build_model(with_recipe(run, recipe))
+    history.update(trainer_lib.compile_and_fit(
+        model, tf_keras.optimizers.Adam(hparams.learning_rate),
+        data.shuffled(users, batch_size, hparams.seed), scorer.best_epoch,
+        log_dir=log_dir and f"{log_dir}/refit"))
+    return model, history
+
+
+def vocabulary_items(run: trainer_lib.TrainingRun) -> Dict[str, object]:
+    """What the item tower reads for every vocabulary item (and the OOV row)."""
+    return catalogue_lib.vocabulary_items(run.catalogue, run.tft_output)
+
+
+def item_popularity(run: trainer_lib.TrainingRun) -> Optional[np.ndarray]:
+    """Each vocabulary item's share of the items in the users' histories, for the
+    sampled softmax's correction; None when the softmax covers the whole catalogue."""
+    num_items = run.tft_output.vocabulary_size_by_name(preprocessing.ITEM_ID_VOCAB)
+    if num_items <= run.hparams.full_softmax_max_items:
+        return None
+    totals = np.zeros(num_items + preprocessing.NUM_OOV_BUCKETS)
+    for batch in data.users(run):
+        totals += np.bincount(batch[features.HISTORY_ITEM_IDS].values.numpy(),
+                              minlength=len(totals))
+    return (totals[:num_items] / max(totals.sum(), 1.0)).astype(np.float32)
 
 
 def run_fn(fn_args) -> None:
@@ -52,6 +163,7 @@ def run_fn(fn_args) -> None:
 
     Args:
       fn_args: TFX's FnArgs. `custom_config["retrieval"]` holds the RetrievalHparams
-        fields; `base_model`, when the family reads text, is the TextEncoder's model.
+        fields (the Tuner's best values, when given, override them); `base_model`,
+        when the family reads text, is the TextEncoder's model.
     """
     trainer_lib.run(fn_args, Retrieval())

@@ -105,20 +105,27 @@ def plot_slices(results: Dict, path: str, metric: str = "ndcg@10") -> None:
 
 
 def plot_training_loss(results: Dict, path: str) -> None:
+    """Per family: the training loss of the model selection and of the refit, and the
+    validation NDCG@10 that chose the number of epochs."""
     histories = [(f"{p} {family}", run["training_history"])
                  for p, runs in results["protocols"].items() for family, run in runs.items()
                  if run.get("training_history")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for label, history in histories:
-        epochs = range(1, len(history["loss"]) + 1)
-        axes[0].plot(epochs, history["loss"], label=label)
-        if "val_loss" in history:
-            axes[1].plot(epochs, history["val_loss"], label=label)
-    for ax, title in zip(axes, ("training loss", "eval loss")):
+        for key, style in (("selection_loss", "--"), ("loss", "-")):
+            if history.get(key):
+                axes[0].plot(range(1, len(history[key]) + 1), history[key], style,
+                             label=f"{label} ({'selection' if style == '--' else 'final fit'})")
+        if history.get("validation_ndcg@10"):
+            axes[1].plot(history["validation_epochs"], history["validation_ndcg@10"], "o-",
+                         label=label)
+    for ax, title in zip(axes, ("training loss", "validation NDCG@10 (model selection)")):
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -45,7 +45,7 @@ def _by_user(rows):
 
 def test_split_sizes_per_user(dataset, built):
     split, result = built
-    holdout = set(result.holdout_item_ids)
+    holdout = set(result.info.holdout_item_ids)
     assert len(holdout) == round(split.holdout_item_fraction * len(dataset.items))
     train = _by_user(result.splits[features.TRAIN_SPLIT])
     evaluation = _by_user(result.splits[features.EVAL_SPLIT])
@@ -60,7 +60,7 @@ def test_split_sizes_per_user(dataset, built):
 
 def test_temporal_eval_follows_train(dataset):
     result = examples.build_examples(dataset, SplitConfig(holdout_item_fraction=0.1))
-    holdout = set(result.holdout_item_ids)
+    holdout = set(result.info.holdout_item_ids)
     train = _by_user(result.splits[features.TRAIN_SPLIT])
     for row in result.splits[features.EVAL_SPLIT]:
         if row[features.ITEM_ID] not in holdout:
@@ -70,7 +70,7 @@ def test_temporal_eval_follows_train(dataset):
 
 def test_holdout_items_never_in_train(built):
     _, result = built
-    holdout = set(result.holdout_item_ids)
+    holdout = set(result.info.holdout_item_ids)
     for row in result.splits[features.TRAIN_SPLIT]:
         assert row[features.ITEM_ID] not in holdout
         assert not holdout & set(row[features.HISTORY_ITEM_IDS])
@@ -107,6 +107,49 @@ def test_history_never_holds_eval_or_later_items(built):
             key = (row[features.USER_ID], item)
             assert key not in eval_items
             assert train_times[key] < row[features.TIMESTAMP]
+
+
+def test_users_split_holds_each_users_whole_training_history(built):
+    """The retrieval query: every train item of the user, most recent first; no eval item."""
+    _, result = built
+    train = _by_user(result.splits[features.TRAIN_SPLIT])
+    eval_keys = {(r[features.USER_ID], r[features.ITEM_ID])
+                 for r in result.splits[features.EVAL_SPLIT]}
+    users = result.splits[features.USERS_SPLIT]
+    assert sorted(r[features.USER_ID] for r in users) == sorted(train)
+    for row in users:
+        user_train = train[row[features.USER_ID]]
+        # Train rows are in source order; the latest, ties broken by source order, first.
+        order = sorted(range(len(user_train)), key=lambda i: user_train[i][features.TIMESTAMP])
+        expected = [user_train[i][features.ITEM_ID] for i in reversed(order)]
+        assert row[features.HISTORY_ITEM_IDS] == expected
+        assert not any((row[features.USER_ID], item) in eval_keys
+                       for item in row[features.HISTORY_ITEM_IDS])
+        assert row["user_age"] == user_train[0]["user_age"]
+
+
+def test_users_split_keeps_the_most_recent_max_history_items(dataset):
+    full = examples.build_examples(dataset, SplitConfig(), max_history=1000)
+    capped = examples.build_examples(dataset, SplitConfig(), max_history=3)
+    for whole, cut in zip(full.splits[features.USERS_SPLIT], capped.splits[features.USERS_SPLIT]):
+        assert cut[features.HISTORY_ITEM_IDS] == whole[features.HISTORY_ITEM_IDS][:3]
+
+
+def test_split_info_says_whether_order_matters(dataset, tmp_path):
+    assert examples.build_examples(dataset, SplitConfig()).info.order_matters
+    assert not examples.build_examples(dataset, SplitConfig(method="random")).info.order_matters
+    # A split written by another tool: judged from its timestamps.
+    rows = dataset.interactions.sort_values([features.USER_ID, features.TIMESTAMP], kind="stable")
+    last = rows.groupby(features.USER_ID).cumcount(ascending=False) < 3
+    shuffled = rows.sample(frac=1.0, random_state=0)
+    for name, test_rows in (("temporal", rows[last]), ("random", shuffled.iloc[:300])):
+        train_rows = rows.drop(test_rows.index)
+        columns = ["user_id", "item_id", "rating", "timestamp"]
+        train_rows.to_csv(tmp_path / f"{name}-train.csv", index=False, columns=columns)
+        test_rows.to_csv(tmp_path / f"{name}-test.csv", index=False, columns=columns)
+        split = SplitConfig(method="files", train_file=str(tmp_path / f"{name}-train.csv"),
+                            test_file=str(tmp_path / f"{name}-test.csv"))
+        assert examples.build_examples(dataset, split).info.order_matters == (name == "temporal")
 
 
 def test_random_split_depends_on_seed(dataset):

@@ -46,6 +46,7 @@ def _transformed_batch():
         "item_year": tf.constant([0.5, 0.0, -0.5]),
         preprocessing.bucket_feature_name("item_year"): tf.constant([1, 1, 10], tf.int64),
         features.ITEM_TEXT_EMBEDDING: tf.random.normal([BATCH, TEXT_DIM]),
+        features.ITEM_VECTORS: tf.random.normal([9, 4]),
     }
 
 
@@ -88,11 +89,11 @@ def test_blocks_without_their_features_in_the_data_are_left_out():
 
 
 def test_a_side_left_without_blocks_fails_naming_them():
-    no_user_fields = {name: FULL_SPEC[name] for name in (features.USER_ID, features.ITEM_ID,
-                                                        features.ITEM_TEXT)}
-    with pytest.raises(ValueError, match=r"retrieval: none of the query blocks "
-                                         r"\['history_text', 'user_features'\]"):
-        blocks.usable(families.get("content").block_names, no_user_fields, "retrieval")
+    no_content = {name: FULL_SPEC[name] for name in (features.USER_ID, features.ITEM_ID,
+                                                    features.HISTORY_ITEM_IDS)}
+    with pytest.raises(ValueError, match=r"retrieval: none of the candidate blocks "
+                                         r"\['item_text', 'item_tags'\]"):
+        blocks.usable(families.get("content").block_names, no_content, "retrieval")
 
 
 def test_families_name_known_blocks_on_their_own_side():
@@ -104,11 +105,44 @@ def test_families_name_known_blocks_on_their_own_side():
         families.Family("typo", query_blocks=("user_idd",), candidate_blocks=("item_id",))
 
 
-def test_tower_of_several_blocks_projects_to_unit_vectors():
-    tower = towers.build_tower(["user_id", "history", "user_features"], _context(), "query_tower")
-    embeddings = tower(_transformed_batch()).numpy()
-    assert embeddings.shape == (BATCH, 4)
-    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+def test_towers_sum_their_blocks_and_keep_biases_apart():
+    query_tower, item_tower = towers.build_towers(
+        ["history_bag", "user_features", "item_id", "item_tags", "item_bias"], _context())
+    batch = _transformed_batch()
+    vectors, bias = item_tower(batch)
+    assert vectors.shape == (BATCH, 4) and bias.shape == (BATCH,)
+    expected = sum(block(batch) for block in item_tower.vector_blocks)
+    np.testing.assert_allclose(vectors.numpy(), expected.numpy(), rtol=1e-6)
+    query = query_tower(batch)
+    expected = sum(block(batch) for block in query_tower.blocks) + query_tower.offset
+    np.testing.assert_allclose(query.numpy(), expected.numpy(), rtol=1e-6)
+    # The exported vectors' dot product is the score: query . item + bias.
+    scores = towers.query_score_vector(query) @ tf.transpose(
+        towers.item_score_vectors(vectors, bias))
+    np.testing.assert_allclose(scores.numpy(), (query @ tf.transpose(vectors) + bias).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_history_bag_is_the_scaled_sum_of_the_history_items_vectors():
+    layer = blocks.build("history_bag", _context())
+    batch = _transformed_batch()
+    bag = layer(batch).numpy()
+    vectors = batch[features.ITEM_VECTORS].numpy()
+    np.testing.assert_allclose(bag[0], (vectors[1] + vectors[2]) / np.sqrt(2), rtol=1e-5)
+    np.testing.assert_allclose(bag[1], vectors[3], rtol=1e-5)  # from_dense drops the 0 ids
+    np.testing.assert_allclose(bag[2], 0.0)  # an empty history
+    scaled = layer({**batch, features.HISTORY_BAG_SCALE: tf.constant([2.0, 1.0, 1.0])}).numpy()
+    np.testing.assert_allclose(scaled[0], 2 * bag[0], rtol=1e-5)
+
+
+def test_sequence_block_starts_as_a_no_op_and_reads_the_order():
+    layer = blocks.build("history_sequence", _context())
+    batch = _transformed_batch()
+    np.testing.assert_allclose(layer(batch).numpy(), 0.0)  # zero-initialised output
+    layer.projection.kernel.assign(tf.random.normal(layer.projection.kernel.shape))
+    reversed_history = {**batch, features.HISTORY_ITEM_IDS: tf.sparse.from_dense(
+        tf.constant([[2, 1], [0, 3], [0, 0]], tf.int64))}
+    assert not np.allclose(layer(batch).numpy()[:2], layer(reversed_history).numpy()[:2])
 
 
 def test_id_dropout_replaces_ids_by_the_oov_id_only_in_training():

@@ -32,7 +32,7 @@ def _prepare(sample, **overrides):
 
 def _train(sample, **overrides):
     run = _prepare(sample, **overrides)
-    model, history = trainer_lib.train(Ranking(), run)
+    model, history = Ranking().fit(run)
     return run, model, history
 
 
@@ -55,19 +55,19 @@ def test_rating_model_learns(sample, rating_model):
     _, model, history = rating_model
     assert model.user_vector.block_names == ["user_id", "user_features", "history"]
     assert model.item_vector.block_names == ["item_id", "item_tags", "item_numeric"]
-    train_rmse = history.history["rmse"]
+    train_rmse = history["rmse"]
     assert train_rmse[-1] < 0.85 * train_rmse[0], train_rmse
     mean = np.mean([row[features.RATING] for row in sample.rows[features.TRAIN_SPLIT]])
     mean_predictor_rmse = np.sqrt(np.mean(
         [(row[features.RATING] - mean) ** 2 for row in sample.rows[features.EVAL_SPLIT]]))
-    assert history.history["val_rmse"][-1] < 0.95 * mean_predictor_rmse
+    assert history["val_rmse"][-1] < 0.95 * mean_predictor_rmse
 
 
 def test_implicit_multitask_stacked_model_learns(sample):
     _, _, history = _train(sample, task="implicit", negatives=2, retrieval_weight=0.5,
                         cross_structure="stacked", cross_projection_dim=8,
                         feature_dropout=0.0, learning_rate=1e-2)
-    losses, auc = history.history["loss"], history.history["auc"]
+    losses, auc = history["loss"], history["auc"]
     assert losses[-1] < losses[0], losses
     assert auc[-1] > 0.65 and auc[0] < 0.6, auc
 

@@ -19,8 +19,10 @@ from tfx.utils import io_utils
 from components.example_gen import examples as examples_lib
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
-from models import features
+from models import features, split_info
 from models.transform import preprocessing
+
+CSV_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "csv"
 
 
 def raw_feature_spec(row):
@@ -54,6 +56,7 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
     for name, rows in built.splits.items():
         examples_lib.write_tfrecord_gz(
             rows, str(pathlib.Path(artifact_utils.get_split_uri([examples], name)) / "data.gz"))
+    split_info.write(examples.uri, built.info)
     train_rows = built.splits[features.TRAIN_SPLIT]
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(raw_feature_spec(train_rows[0])))

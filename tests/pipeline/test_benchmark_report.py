@@ -16,7 +16,9 @@ RESULTS = {
     "protocols": {
         "P1": {
             "cf": {"metrics": {"model": _metrics(0.5), "popularity": _metrics(0.2)}, "seconds": 61.0,
-                   "training_history": {"loss": [3.0, 2.0], "val_loss": [3.5, 3.1]}},
+                   "training_history": {"selection_loss": [3.0, 2.5, 2.0], "loss": [2.9, 2.1],
+                                        "validation_epochs": [1, 2, 3],
+                                        "validation_ndcg@10": [0.1, 0.2, 0.19]}},
             "content": {"metrics": {"model": {**_metrics(0.6), "cold": {"cold_recall@20": 0.7}},
                                     "popularity": _metrics(0.2)}, "seconds": 75.0},
         },

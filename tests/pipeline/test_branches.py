@@ -21,7 +21,7 @@ def _channels():
 def test_retrieval_branch_runs_the_installed_trainer_module_with_a_code_fingerprint():
     trainer, evaluator, pusher = retrieval_branch.create_retrieval_components(
         RetrievalSettings(family="cf", epochs=2, model_name="retrieval-cf"), EvaluationSettings(),
-        7, *_channels(), "/serving")
+        *_channels(), "/serving")
     assert trainer.exec_properties["run_fn"] == "models.retrieval.trainer_module.run_fn"
     assert not trainer.exec_properties.get("module_file")
     custom_config = json.loads(trainer.exec_properties["custom_config"])
@@ -30,12 +30,21 @@ def test_retrieval_branch_runs_the_installed_trainer_module_with_a_code_fingerpr
     assert custom_config["code_fingerprint"] == code_fingerprint.fingerprint(
         "models.retrieval.trainer_module.run_fn")
     assert evaluator.inputs["model"] is trainer.outputs["model"]
-    assert evaluator.exec_properties["history_length"] == 7
+    assert "hyperparameters" not in trainer.inputs
     assert pusher.inputs["model_blessing"] is evaluator.outputs["blessing"]
     assert pusher.exec_properties["model_name"] == "retrieval-cf"
-    with pytest.raises(ValueError, match="text encoder"):
-        retrieval_branch.create_retrieval_components(
-            RetrievalSettings(family="content"), EvaluationSettings(), 7, *_channels(), "/serving")
+    content_trainer = retrieval_branch.create_retrieval_components(
+        RetrievalSettings(family="content"), EvaluationSettings(), *_channels(), "/serving",
+        text_encoder_model=tfx.dsl.Channel(type=ARTIFACTS.Model))[0]
+    assert "base_model" in content_trainer.inputs and "base_model" not in trainer.inputs
+
+
+def test_tuner_trials_put_the_tuner_before_the_trainer():
+    tuner, trainer, _, _ = retrieval_branch.create_retrieval_components(
+        RetrievalSettings(tuner_trials=3), EvaluationSettings(), *_channels(), "/serving")
+    assert tuner.exec_properties["tuner_fn"] == "models.retrieval.tuner_module.tuner_fn"
+    assert json.loads(tuner.exec_properties["custom_config"])["tuner_trials"] == 3
+    assert trainer.inputs["hyperparameters"] is tuner.outputs["best_hyperparameters"]
 
 
 def test_eval_config_gates_the_overall_slice_only():

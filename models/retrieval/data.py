@@ -1,0 +1,50 @@
+"""The retrieval model's examples: one per user, from the users split, through the Transform graph.
+
+The users split is read and transformed once and kept (one row per user, so
+it is as large as the training interactions), then reshuffled into batches
+every epoch. `carved` splits each user's history into a part to fit and a
+validation part (models/retrieval/objectives.py:carve), the same for a user
+whatever batch it is in, so model selection scores the same held-out items at
+every epoch.
+"""
+from typing import Tuple
+
+import tensorflow as tf
+
+from models import blocks, features, trainer_lib
+from models.retrieval import objectives
+
+# Added to validation batches: each user's held-out items (vocabulary indices).
+VALIDATION_ITEM_IDS = "validation_item_ids"
+_READ_BATCH = 1024
+
+
+def users(run: trainer_lib.TrainingRun) -> tf.data.Dataset:
+    """Batches of the transformed users split, in file order, cached: the user id, the
+    history and what the query blocks read."""
+    raw_spec = run.raw_feature_spec
+    names = list(dict.fromkeys([
+        features.USER_ID, features.HISTORY_ITEM_IDS,
+        *blocks.raw_features(blocks.on_side(run.block_names, blocks.QUERY), raw_spec)]))
+    return trainer_lib.dataset(run.split_files(features.USERS_SPLIT), run.tft_output, names,
+                               _READ_BATCH).cache()
+
+
+def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
+    """The users in a new random order every epoch, `batch_size` at a time."""
+    return (users_batches.unbatch().shuffle(200_000, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size))
+
+
+def carved(users_batches: tf.data.Dataset, fraction: float, order_matters: bool, seed: int
+           ) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
+    """(fit, validation): histories without their validation part; the same with the
+    validation part under VALIDATION_ITEM_IDS. Both cached, in the input's batches."""
+    def split(batch):
+        kept, held = objectives.carve(batch[features.HISTORY_ITEM_IDS],
+                                      batch[features.USER_ID], fraction, order_matters, seed)
+        return {**batch, features.HISTORY_ITEM_IDS: kept}, held
+
+    parts = users_batches.map(split).cache()
+    return (parts.map(lambda kept, held: kept),
+            parts.map(lambda kept, held: {**kept, VALIDATION_ITEM_IDS: held}))
