@@ -9,6 +9,11 @@ whole catalogue. It takes raw features:
 - `candidate_embedding`: item features -> `embedding` (`[item vector, bias]`;
   a new item is embedded from its text: nothing about it needs to have been
   seen in training)
+- `explain`: user features and `item_ids` `[batch, k]` -> each item's `scores`,
+  `history_contributions` `[batch, k, n]` (the exact term each history item adds),
+  `item_part_contributions` (the same total by the item's parts: id, text, tags;
+  names in `item_parts`) and `unattributed` (the rest: bias, user fields, the
+  recent-order block) -- models/retrieval/explain.py
 The dot product of the two embeddings is the model's score. Scalar features
 are `[batch]` tensors; list features such as the history are `[batch, length]`,
 padded with "" (the history: the user's items, most recent first, up to the
@@ -22,7 +27,11 @@ import tensorflow_recommenders as tfrs
 
 from models import blocks, export_lib, features, towers
 from models.catalogue import Catalogue
+from models.retrieval import explain as explain_lib
 from models.trainer_lib import TrainingRun
+
+# The `explain` signature's input besides the user's features: the items to explain.
+EXPLAINED_ITEM_IDS = "item_ids"
 
 
 def candidate_embeddings(model, catalogue: Catalogue, tft_layer) -> np.ndarray:
@@ -48,8 +57,13 @@ class RetrievalServingModule(tf.Module):
         self.text_encoder = run.text_encoder
         self.index = tfrs.layers.factorized_top_k.BruteForce(
             k=min(run.hparams.top_k, len(catalogue.item_ids)))
-        self.index.index(tf.constant(candidate_embeddings(model, catalogue, self.tft_layer)),
-                         tf.constant(catalogue.item_ids))
+        transformed_catalogue = export_lib.transformed_items(
+            self.tft_layer, catalogue.raw_features, catalogue.text_embeddings)
+        vectors, bias = model.item_tower(transformed_catalogue)
+        self.index.index(towers.item_score_vectors(vectors, bias), tf.constant(catalogue.item_ids))
+        self.catalogue_parts = explain_lib.catalogue_parts(
+            model, transformed_catalogue, catalogue.item_ids)
+        self._has_bag = any(block.name == "history_bag" for block in model.query_tower.blocks)
         self._raw_spec = run.raw_feature_spec
 
     def embed_queries(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
@@ -68,6 +82,16 @@ class RetrievalServingModule(tf.Module):
     def retrieve(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         scores, item_ids = self.index(self.embed_queries(inputs))
         return {"item_ids": item_ids, "scores": scores}
+
+    def explain(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        item_ids = inputs[EXPLAINED_ITEM_IDS]
+        user = {name: value for name, value in inputs.items() if name != EXPLAINED_ITEM_IDS}
+        transformed = self.tft_layer(export_lib.to_raw_features(user, self._raw_spec))
+        query = self.query_tower({**transformed, features.ITEM_VECTORS: self.item_vectors})
+        history = user.get(features.HISTORY_ITEM_IDS)
+        width = tf.shape(history)[1] if history is not None else 0
+        return explain_lib.explain(query, transformed, self.item_vectors, self.catalogue_parts,
+                                   item_ids, width, self._has_bag)
 
 
 def export_serving_model(model, run: TrainingRun, export_dir: str) -> None:
@@ -102,9 +126,13 @@ def export_serving_model(model, run: TrainingRun, export_dir: str) -> None:
     module.candidate_embedding_fn = tf.function(
         lambda inputs: {"embedding": module.embed_candidates(inputs)},
         input_signature=[candidate_specs])
+    module.explain_fn = tf.function(module.explain, input_signature=[{
+        **query_specs,
+        EXPLAINED_ITEM_IDS: tf.TensorSpec([None, None], tf.string, name=EXPLAINED_ITEM_IDS)}])
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": module.retrieve_fn,
         "retrieve": module.retrieve_fn,
         "query_embedding": module.query_embedding_fn,
         "candidate_embedding": module.candidate_embedding_fn,
+        "explain": module.explain_fn,
     })

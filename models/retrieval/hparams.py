@@ -24,7 +24,7 @@ class RetrievalHparams:
     batch_size: int = 128
     min_steps_per_epoch: int = 8
     # What the model learns to predict (models/retrieval/objectives.py): "auto"
-    # follows the split ("future" for a temporal one, "complete" for a random one).
+    # follows the split ("future" for a temporal one, "denoise" for a random one).
     objective: str = "auto"
     mask_rate: float = 0.5
     future_min: float = 0.05

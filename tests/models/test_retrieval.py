@@ -178,3 +178,67 @@ def test_unseen_item_is_retrieved_from_its_text_for_a_matching_user(sample, enco
     top_scores = loaded.signatures["retrieve"](**user)["scores"]
     # Among the top tenth of the 200-item catalogue for this user (at random: the middle).
     assert float(tf.reduce_sum(query * new_item)) >= float(top_scores[0][19])
+
+
+@pytest.fixture(scope="module")
+def exported_cf_model(tmp_path_factory):
+    """cf on a random split: the query is the history bag plus an offset."""
+    root = tmp_path_factory.mktemp("cf")
+    dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=9)
+    random_sample = write_training_sample(root, dataset, SplitConfig(method="random"), 5)
+    run, model, _ = _train(random_sample, None, family="cf", epochs=6)
+    assert [block.name for block in model.query_tower.blocks] == ["history_bag"]
+    Retrieval().export(model, run, str(root / "exported"))
+    return model, run, tf.saved_model.load(str(root / "exported"))
+
+
+def _explain(loaded, history, items):
+    return {name: value.numpy() for name, value in loaded.signatures["explain"](
+        history_item_ids=tf.constant([history]), item_ids=tf.constant([items])).items()}
+
+
+def test_history_contributions_add_up_to_the_score_exactly(exported_cf_model):
+    model, run, loaded = exported_cf_model
+    history = [b"i00003", b"i00010", b"i00042", b"i00077", b""]
+    top = loaded.signatures["retrieve"](history_item_ids=tf.constant([history]))
+    items = list(top["item_ids"].numpy()[0][:5])
+    explained = _explain(loaded, history, items)
+    np.testing.assert_allclose(explained["scores"][0], top["scores"].numpy()[0][:5], atol=1e-4)
+    terms = explained["history_contributions"][0]
+    assert terms.shape == (5, len(history)) and np.all(terms[:, -1] == 0)  # padding
+    # What is not attributed to history items is the item's bias and the query offset.
+    vectors, bias = model.item_vectors()
+    vocabulary = run.tft_output.vocabulary_by_name("item_id")
+    rows = [vocabulary.index(item) for item in items]
+    expected = (tf.gather(vectors, rows).numpy() @ model.query_tower.offset.numpy()
+                + tf.gather(bias, rows).numpy())
+    np.testing.assert_allclose(explained["unattributed"][0], expected, atol=1e-4)
+    np.testing.assert_allclose(terms.sum(axis=1) + explained["unattributed"][0],
+                               explained["scores"][0], atol=1e-4)
+    np.testing.assert_allclose(explained["item_part_contributions"][0].sum(axis=1),
+                               terms.sum(axis=1), atol=1e-4)
+    assert [p.decode() for p in explained["item_parts"][0]] == ["item_id"]
+
+
+def test_removing_the_top_contributor_lowers_the_score(exported_cf_model):
+    _, _, loaded = exported_cf_model
+    history = [b"i00003", b"i00010", b"i00042", b"i00077", b"i00100", b"i00120"]
+    items = list(loaded.signatures["retrieve"](
+        history_item_ids=tf.constant([history]))["item_ids"].numpy()[0][:10])
+    explained = _explain(loaded, history, items)
+    for k, item in enumerate(items):
+        top = int(np.argmax(explained["history_contributions"][0][k]))
+        without = history[:top] + history[top + 1:]
+        assert _explain(loaded, without, [item])["scores"][0][0] < explained["scores"][0][k]
+
+
+def test_content_evidence_splits_by_the_items_parts(exported_hybrid_model):
+    _, _, loaded = exported_hybrid_model
+    inputs = _user_inputs([b"i00001", b"i00002", b"i00007"])
+    items = loaded.signatures["retrieve"](**inputs)["item_ids"][:, :3]
+    explained = loaded.signatures["explain"](**inputs, item_ids=items)
+    parts = [p.decode() for p in explained["item_parts"].numpy()[0]]
+    assert parts == ["item_id", "item_text", "item_tags"]
+    np.testing.assert_allclose(
+        explained["item_part_contributions"].numpy().sum(axis=2),
+        explained["history_contributions"].numpy().sum(axis=2), atol=1e-4)

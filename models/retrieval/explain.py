@@ -1,0 +1,121 @@
+"""Why an item is recommended: its score split into one term per history item.
+
+The history bag (models/layers.py:HistoryBag) makes the query a sum over the
+user's items, so an item's score is exactly
+
+    score = sum_h  v_h . v_item / sqrt(n)   +   unattributed
+
+where v are the item vectors, n the history's length, and `unattributed` the
+rest of the score: the item's bias, the query offset, the user's own fields
+and the recent-order (Transformer) block, which reads the items jointly and is
+not split between them. For content and hybrid families the item vector is
+itself a sum of parts (id, text, tags), so the bag's total splits exactly by
+those parts too: the text and tag evidence.
+"""
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+
+from models import features
+
+
+def history_contributions(history_ids: tf.Tensor, item_vectors: tf.Tensor,
+                          candidate_parts: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """The bag's share of each candidate's score, by history item and by item part.
+
+    Args:
+      history_ids: `[batch, n]` item vocabulary indices of the history, -1 where padded.
+      item_vectors: `[vocabulary + 1, dim]`, what the bag pools.
+      candidate_parts: `[batch, k, parts, dim]`, each candidate's vector by part
+        (their sum is the candidate's vector).
+
+    Returns:
+      "by_history_item": `[batch, k, n]` (0 where padded), "by_item_part":
+      `[batch, k, parts]`; both sum to the bag's share of the score.
+    """
+    valid = history_ids >= 0
+    count = tf.reduce_sum(tf.cast(valid, tf.float32), axis=1)
+    history = tf.gather(item_vectors, tf.maximum(history_ids, 0)) * tf.cast(
+        valid, tf.float32)[..., tf.newaxis]
+    history /= tf.sqrt(tf.maximum(count, 1.0))[:, tf.newaxis, tf.newaxis]
+    candidates = tf.reduce_sum(candidate_parts, axis=2)
+    return {
+        "by_history_item": tf.einsum("bnd,bkd->bkn", history, candidates),
+        "by_item_part": tf.einsum("bd,bkpd->bkp", tf.reduce_sum(history, axis=1),
+                                  candidate_parts),
+    }
+
+
+class CatalogueParts(tf.Module):
+    """Each catalogue item's vector parts and bias, looked up by raw item id."""
+
+    def __init__(self, item_ids: np.ndarray, parts: np.ndarray, bias: np.ndarray,
+                 part_names: List[str]):
+        super().__init__()
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(item_ids), tf.range(len(item_ids), dtype=tf.int64)), -1)
+        # An extra zero row for ids outside the catalogue.
+        self.parts = tf.Variable(np.concatenate([parts, np.zeros_like(parts[:1])]),
+                                 trainable=False, name="catalogue_parts")
+        self.bias = tf.Variable(np.concatenate([bias, [0.0]]).astype(np.float32),
+                                trainable=False, name="catalogue_bias")
+        self.part_names = tf.constant(part_names)
+        self.num_items = len(item_ids)
+
+    def lookup(self, item_ids: tf.Tensor):
+        """(parts `[batch, k, parts, dim]`, bias `[batch, k]`, known `[batch, k]`)."""
+        rows = self.table.lookup(item_ids)
+        known = rows >= 0
+        rows = tf.where(known, rows, self.num_items)
+        return tf.gather(self.parts, rows), tf.gather(self.bias, rows), known
+
+
+def catalogue_parts(model, transformed_items: Dict[str, tf.Tensor], item_ids: np.ndarray
+                    ) -> CatalogueParts:
+    """The item tower's vector blocks and bias over the transformed catalogue."""
+    tower = model.item_tower
+    parts = np.stack([block(transformed_items).numpy() for block in tower.vector_blocks], axis=1)
+    _, bias = tower(transformed_items)
+    return CatalogueParts(item_ids, parts, bias.numpy(),
+                          [block.name for block in tower.vector_blocks])
+
+
+def explain(query: tf.Tensor, transformed: Dict[str, tf.Tensor], item_vectors: tf.Tensor,
+            catalogue: CatalogueParts, item_ids: tf.Tensor, history_width,
+            has_bag: bool = True) -> Dict[str, tf.Tensor]:
+    """The `explain` signature's outputs for `item_ids` `[batch, k]` (catalogue ids).
+
+    Args:
+      query: `[batch, dim]`, the query tower's output for these users.
+      transformed: their transformed features (the history as vocabulary indices).
+      item_vectors: what the bag pools (`[vocabulary + 1, dim]`).
+      catalogue: the catalogue's parts and biases.
+      item_ids: the items to explain.
+      history_width: the request's history width n (positions are kept).
+      has_bag: whether the query tower has the history bag (else nothing is attributed).
+    """
+    parts, bias, known = catalogue.lookup(item_ids)
+    candidates = tf.reduce_sum(parts, axis=2)
+    scores = tf.einsum("bd,bkd->bk", query, candidates) + bias
+    history = transformed.get(features.HISTORY_ITEM_IDS) if has_bag else None
+    if history is None:
+        batch = tf.shape(query)[0]
+        history_ids = -tf.ones(tf.stack([batch, history_width]), tf.int64)
+    else:
+        history_ids = tf.sparse.to_dense(
+            tf.SparseTensor(history.indices, history.values,
+                            tf.stack([history.dense_shape[0],
+                                      tf.cast(history_width, tf.int64)])), default_value=-1)
+    shares = history_contributions(history_ids, item_vectors, parts)
+    known_float = tf.cast(known, tf.float32)
+    return {
+        "scores": scores * known_float,
+        "history_contributions": shares["by_history_item"] * known_float[..., tf.newaxis],
+        "item_part_contributions": shares["by_item_part"] * known_float[..., tf.newaxis],
+        "unattributed": (scores - tf.reduce_sum(shares["by_history_item"], axis=2))
+        * known_float,
+        # One row per request (TF Serving's row format needs a batch dimension).
+        "item_parts": tf.tile(catalogue.part_names[tf.newaxis], [tf.shape(query)[0], 1]),
+    }
