@@ -3,16 +3,20 @@
     unirec query retrieve u0001 --history i00012 i00007 --k 10
     unirec query rank u0001 i00001 i00002 i00003
     unirec query recommend u0001 --history i00012 --seen i00003 --k 10 --protocol grpc
+    unirec query recommend u0001 --history i00012 i00007 --explain
 
 `recommend` retrieves candidates with the retrieval model, scores them with the
 ranking model's `score` signature, drops the items listed with --seen (default:
 the history) and prints the top k; without a served ranking model it keeps the
-retrieval order and says so. Exit status: 0, or 1 when the server refused or
+retrieval order and says so. `--explain` adds, per item, the history items that
+made the retrieval model choose it and their share of its score (the retrieval
+model's `explain` signature). Exit status: 0, or 1 when the server refused or
 could not be reached.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Sequence
@@ -70,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--k", type=_positive_int, default=10, help="how many items (default 10)")
     recommend.add_argument("--seen", nargs="*", metavar="ITEM",
                            help="items not to recommend (default: the --history items)")
+    recommend.add_argument("--explain", action="store_true",
+                           help="say which history items made retrieval choose each item")
     recommend.add_argument("--retrieval-model", default=RETRIEVAL_MODEL,
                            help=f"model giving the candidates (default {RETRIEVAL_MODEL})")
     recommend.add_argument("--ranking-model", default=RANKING_MODEL,
@@ -93,15 +99,26 @@ def run_command(args: argparse.Namespace, client: RestClient | GrpcClient) -> di
         scores = TwoStageRecommender(client, ranking_model=args.model).score(query, args.item_ids)
         ranked = sorted(zip(args.item_ids, scores), key=lambda pair: -pair[1])
         return {"model": args.model, "item_ids": [item for item, _ in ranked], "scores": [s for _, s in ranked]}
-    result = TwoStageRecommender(client, args.retrieval_model, args.ranking_model).recommend(query, args.k, args.seen)
-    return {"model": result.ranked_by, "item_ids": result.item_ids, "scores": result.scores,
-            "fallback_reason": result.fallback_reason}
+    result = TwoStageRecommender(client, args.retrieval_model, args.ranking_model).recommend(
+        query, args.k, args.seen, explain=args.explain)
+    output = {"model": result.ranked_by, "item_ids": result.item_ids, "scores": result.scores,
+              "fallback_reason": result.fallback_reason}
+    if result.explanations is not None:
+        output["explanations"] = [dataclasses.asdict(e) for e in result.explanations]
+    return output
+
+
+def _because(explanation: dict) -> str:
+    liked = ", ".join(f"{item} ({share:.0%})" for item, share in explanation["because"])
+    return f"because you liked {liked}" if liked else "not from your history"
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'rank':>4}  {'item_id':<20} {'score':>10}"]
+    explanations = result.get("explanations")
+    lines = [f"{'rank':>4}  {'item_id':<20} {'score':>10}" + ("  why" if explanations else "")]
     for position, (item, score) in enumerate(zip(result["item_ids"], result["scores"]), start=1):
-        lines.append(f"{position:>4}  {item:<20} {score:>10.4f}")
+        why = f"  {_because(explanations[position - 1])}" if explanations else ""
+        lines.append(f"{position:>4}  {item:<20} {score:>10.4f}{why}")
     if not result["item_ids"]:
         lines.append("(no items)")
     return "\n".join(lines)

@@ -9,7 +9,9 @@ RestClient and GrpcClient:
 The retrieval model's `retrieve` signature gives the candidates (its top k, best
 first); the ranking model's `score` signature scores each (user, candidate) pair.
 If the ranking model is not served, the candidates keep their retrieval order and
-`Recommendations.fallback_reason` says why.
+`Recommendations.fallback_reason` says why. `explain` asks the retrieval model's
+`explain` signature why it scored items as it did: each history item's exact
+share of the score ("because you liked X and Y").
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ RETRIEVAL_MODEL = "retrieval"
 RANKING_MODEL = "ranking"
 RETRIEVE_SIGNATURE = "retrieve"
 SCORE_SIGNATURE = "score"
+EXPLAIN_SIGNATURE = "explain"
+EXPLAINED_ITEM_IDS = "item_ids"   # the explain signature's input besides the user's
 
 
 class PredictClient(Protocol):
@@ -46,11 +50,24 @@ class UserQuery:
 
 
 @dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Why the retrieval model scored an item as it did. Shares are of the sum of
+    the score's absolute terms, so they are comparable across items; a negative
+    share is evidence against the item."""
+
+    item_id: str
+    because: list[tuple[str, float]]   # the top contributing history items, largest first
+    parts: dict[str, float]            # the history's share by the item's parts (id, text, tags)
+    unattributed: float                # bias, user fields, the recent-order block
+
+
+@dataclasses.dataclass(frozen=True)
 class Recommendations:
     item_ids: list[str]
     scores: list[float]
     ranked_by: str                       # the model whose scores order the list
     fallback_reason: str | None = None   # set when the ranking stage was skipped
+    explanations: list[Explanation] | None = None
 
 
 def _decode(values: np.ndarray) -> list[str]:
@@ -108,9 +125,38 @@ class TwoStageRecommender:
         outputs = self.client.predict(self.ranking_model, inputs, signature_name=SCORE_SIGNATURE)
         return np.reshape(outputs["scores"], [-1]).astype(float).tolist()
 
-    def recommend(self, query: UserQuery, k: int = 10, seen_item_ids: Sequence[str] | None = None
-                  ) -> Recommendations:
-        """Top-k items the user has not seen (by default: not in the history), best first."""
+    def explain(self, query: UserQuery, item_ids: Sequence[str], top: int = 3) -> list[Explanation]:
+        """For each item, the `top` history items that raised its retrieval score most."""
+        names = [name for name in self._inputs_of(self.retrieval_model, EXPLAIN_SIGNATURE)
+                 if name != EXPLAINED_ITEM_IDS]
+        inputs = {**build_inputs(names, query), EXPLAINED_ITEM_IDS: [list(item_ids)]}
+        outputs = self.client.predict(self.retrieval_model, inputs, signature_name=EXPLAIN_SIGNATURE)
+        history = list(query.history_item_ids)
+        part_names = _decode(outputs["item_parts"][0])
+        explanations = []
+        for item, terms, parts, rest in zip(item_ids, outputs["history_contributions"][0],
+                                             outputs["item_part_contributions"][0],
+                                             outputs["unattributed"][0]):
+            terms = np.asarray(terms[:len(history)], np.float64)
+            total = np.abs(terms).sum() + abs(float(rest)) or 1.0
+            order = [i for i in np.argsort(-terms, kind="stable")[:top] if terms[i] > 0]
+            explanations.append(Explanation(
+                item, [(history[i], float(terms[i] / total)) for i in order],
+                {name: float(value / total) for name, value in zip(part_names, parts)},
+                float(rest) / total))
+        return explanations
+
+    def recommend(self, query: UserQuery, k: int = 10, seen_item_ids: Sequence[str] | None = None,
+                  explain: bool = False) -> Recommendations:
+        """Top-k items the user has not seen (by default: not in the history), best first;
+        with `explain`, each with the history items that made retrieval choose it."""
+        result = self._recommend(query, k, seen_item_ids)
+        if not explain or not result.item_ids:
+            return result
+        return dataclasses.replace(result, explanations=self.explain(query, result.item_ids))
+
+    def _recommend(self, query: UserQuery, k: int, seen_item_ids: Sequence[str] | None
+                   ) -> Recommendations:
         seen = set(query.history_item_ids if seen_item_ids is None else seen_item_ids)
         item_ids, retrieval_scores = self.retrieve(query)
         candidates = [(item, score) for item, score in zip(item_ids, retrieval_scores) if item and item not in seen]

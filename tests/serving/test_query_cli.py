@@ -26,6 +26,8 @@ class ToyRetrieval(tf.Module):
         self.users = tf.Variable(rng.normal(size=(32, 4)).astype(np.float32))
         self.items = tf.Variable(rng.normal(size=(len(CATALOGUE), 4)).astype(np.float32))
         self.catalogue = tf.constant(CATALOGUE)
+        self.rows = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            CATALOGUE, list(range(len(CATALOGUE)))), default_value=-1)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None, None], tf.string)])
     def retrieve(self, user_id, history_item_ids):
@@ -33,6 +35,22 @@ class ToyRetrieval(tf.Module):
         users = tf.gather(self.users, tf.strings.to_hash_bucket_fast(user_id, 32))
         scores, indices = tf.math.top_k(tf.matmul(users, self.items, transpose_b=True), k=10)
         return {"item_ids": tf.gather(self.catalogue, indices), "scores": scores}
+
+    def item_vectors(self, item_ids):
+        """Each id's vector; zero for "" and unknown ids."""
+        rows = self.rows.lookup(item_ids)
+        return tf.gather(self.items, tf.maximum(rows, 0)) * tf.cast(rows >= 0, tf.float32)[..., None]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None, None], tf.string),
+                                  tf.TensorSpec([None, None], tf.string)])
+    def explain(self, user_id, history_item_ids, item_ids):
+        """The explain contract for a query that is the sum of the history's item vectors."""
+        del user_id
+        terms = tf.einsum("bnd,bkd->bkn", self.item_vectors(history_item_ids), self.item_vectors(item_ids))
+        scores = tf.reduce_sum(terms, axis=2)
+        return {"scores": scores, "history_contributions": terms,
+                "item_part_contributions": scores[..., None], "unattributed": tf.zeros_like(scores),
+                "item_parts": tf.fill([tf.shape(scores)[0], 1], "item_id")}
 
 
 class ToyRanking(tf.Module):
@@ -60,7 +78,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("query")
     retrieval, ranking = ToyRetrieval(), ToyRanking()
     tf.saved_model.save(retrieval, str(root / "retrieval-export"),
-                        signatures={"serving_default": retrieval.retrieve, "retrieve": retrieval.retrieve})
+                        signatures={"serving_default": retrieval.retrieve, "retrieve": retrieval.retrieve,
+                                    "explain": retrieval.explain})
     tf.saved_model.save(ranking, str(root / "ranking-export"), signatures={"score": ranking.score})
     for name in ("retrieval", "ranking"):
         push(str(root / f"{name}-export"), str(root / "serving"), name)
@@ -140,3 +159,22 @@ def test_unknown_model_is_a_clear_error(capsys, server, protocol):
     code = query_cli.main(["retrieve", "u001", "--model", "no-such-model", "--protocol", protocol, "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 1 and "model not served" in err and "no-such-model" in err
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_recommend_explains_each_item_by_its_top_history_items(capsys, server, protocol):
+    history = ["i03", "i11", "i17"]
+    result = query(capsys, server, "recommend", "u002", "--history", *history, "--k", "4", "--explain",
+                   protocol=protocol)
+    vectors = ToyRetrieval().items.numpy()  # the same seeded vectors the server holds
+    assert len(result["explanations"]) == len(result["item_ids"]) == 4
+    for item, explanation in zip(result["item_ids"], result["explanations"]):
+        terms = vectors[[item_number(h) for h in history]] @ vectors[item_number(item)]
+        total = np.abs(terms).sum()
+        expected = [(history[i], terms[i] / total) for i in np.argsort(-terms) if terms[i] > 0]
+        assert [h for h, _ in explanation["because"]] == [h for h, _ in expected]
+        np.testing.assert_allclose([s for _, s in explanation["because"]], [s for _, s in expected],
+                                   rtol=1e-4)
+        assert explanation["parts"]["item_id"] == pytest.approx(terms.sum() / total, rel=1e-4)
+    table = query_cli.format_table({**result, "item_ids": result["item_ids"][:1]})
+    assert "because you liked" in table or "not from your history" in table
