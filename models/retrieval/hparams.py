@@ -30,7 +30,7 @@ class RetrievalHparams:
     future_min: float = 0.05
     future_max: float = 0.5
     # history_sequence: the recent items its Transformer reads.
-    sequence_length: int = 50
+    sequence_length: int = 20
     sequence_heads: int = 2
     sequence_dropout: float = 0.1
     # Model selection: fit on all but a seeded `validation_fraction` of each
@@ -41,7 +41,7 @@ class RetrievalHparams:
     epochs: int = 150
     validation_fraction: float = 0.2
     validation_every: int = 5
-    patience: int = 4
+    patience: int = 3
     refit: bool = True
     # The softmax runs over the whole catalogue up to this many items; above,
     # over each step's targets plus `sampled_negatives` uniformly drawn items.
