@@ -41,11 +41,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"unirec: {e}", file=sys.stderr)
         return 2
 
-    from pipeline import progress, run_summary
+    from pipeline import progress, run_lock, run_summary
 
     print(f"Pipeline {config.pipeline_name!r} on dataset {config.dataset.get('name')!r}; "
           f"output under {config.output_dir}")
-    summary = progress.run_pipeline(config)
+    try:
+        summary = progress.run_pipeline(config)
+    except run_lock.RunLockedError as e:
+        print(f"unirec: {e}", file=sys.stderr)
+        return 3
     if summary.evaluation:
         blessing = summary.evaluation["blessing"]
         print(f"\nRetrieval metrics on {summary.evaluation['num_users']} users, "

@@ -2,9 +2,10 @@
 
 Like TF Serving's ServerCore with a FileSystemStoragePathSource and the
 availability-preserving policy: numeric sub-directories of a model's base path are
-versions; new aspired versions load before old ones unload; a request leases the
-version it resolved, and a version leaving service is released only once its last
-lease ends, so in-flight requests never fail because of a swap.
+versions; new aspired versions load before old ones unload, and a version that fails
+to load (its error shown by GetModelStatus) leaves the last good one serving; a request
+leases the version it resolved, and a version leaving service is released only once its
+last lease ends, so in-flight requests never fail because of a swap.
 """
 from __future__ import annotations
 
@@ -164,8 +165,18 @@ class ModelRegistry:
             for version in sorted(aspired.difference(model.served)):
                 if model.load_attempts.get(version, 0) < MAX_LOAD_ATTEMPTS:
                     self._load(model, version)
-            for version in sorted(set(model.served).difference(aspired)):
+            for version in sorted(self._retiring(model, aspired)):
                 self._unload(model, version)
+
+    @staticmethod
+    def _retiring(model: _Model, aspired: set[int]) -> set[int]:
+        """Served versions no longer aspired, except that while no aspired version serves (it failed to load
+        or is still loading) the newest served one stays: a bad push must not take the model down. An empty
+        base path still unloads everything, as in TF Serving."""
+        retiring = set(model.served).difference(aspired)
+        if aspired and retiring and not aspired.intersection(model.served):
+            retiring.discard(max(retiring))
+        return retiring
 
     def _warn_once(self, model: _Model, message: str) -> None:
         if message != model.last_warning:
