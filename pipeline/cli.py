@@ -10,10 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 
-def _parse_value(text: str):
+def _parse_value(key: str, text: str):
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"--set {key}: {text!r} is not a YAML value ({e})") from None
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -26,17 +29,22 @@ def config_overrides(args: argparse.Namespace) -> dict:
         overrides["enable_cache"] = False
     for assignment in args.set or []:
         key, sep, value = assignment.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {assignment!r}")
-        overrides[key] = _parse_value(value)
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {assignment!r}")
+        overrides[key] = _parse_value(key, value)
     return overrides
 
 
-def run(args: argparse.Namespace) -> int:
+def load_run_config(args: argparse.Namespace):
+    """The config `unirec run` would use; ValueError names what is wrong."""
     from pipeline import config as config_lib
 
+    return config_lib.load_config(args.config, config_overrides(args))
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        config = config_lib.load_config(args.config, config_overrides(args))
+        config = load_run_config(args)
     except ValueError as e:
         print(f"unirec: {e}", file=sys.stderr)
         return 2

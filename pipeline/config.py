@@ -112,7 +112,7 @@ def _build(cls, values: Optional[Dict[str, Any]], where: str):
         raise ValueError(f"{where}: expected a mapping of keys, got {values!r}")
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(set(values) - set(fields), key=str)
     if unknown:
         raise ValueError(
             f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
@@ -174,16 +174,24 @@ _DATASET_PATH_KEYS = ("data_dir",)
 
 def _resolve_dataset_paths(dataset: Dict[str, Any], base_dir: str) -> Dict[str, Any]:
     """Makes the dataset's file paths absolute, relative to the config file's folder."""
+    if not isinstance(dataset, dict):
+        raise ValueError(f"dataset: expected a mapping with a name, got {dataset!r}")
     dataset = dict(dataset)
     for key in _DATASET_PATH_KEYS:
         if dataset.get(key):
-            dataset[key] = os.path.abspath(os.path.join(base_dir, dataset[key]))
+            dataset[key] = os.path.abspath(os.path.join(base_dir, _path(dataset[key], f"dataset.{key}")))
     for table in ("interactions", "items", "users"):
         if isinstance(dataset.get(table), dict) and dataset[table].get("path"):
             dataset[table] = dict(dataset[table])
             dataset[table]["path"] = os.path.abspath(
-                os.path.join(base_dir, dataset[table]["path"]))
+                os.path.join(base_dir, _path(dataset[table]["path"], f"dataset.{table}.path")))
     return dataset
+
+
+def _path(value: Any, where: str) -> str:
+    if not isinstance(value, str) or "\0" in value:
+        raise ValueError(f"{where}: expected a path, got {value!r}")
+    return value
 
 
 def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None
@@ -233,6 +241,8 @@ def dataset_overrides(dataset: Optional[str], data_dir: Optional[str]) -> Dict[s
 
 def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
-    for key in parents:
+    for depth, key in enumerate(parents):
         tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise ValueError(f"cannot set {dotted}: {'.'.join(parents[:depth + 1])} is {tree!r}, not a section")
     tree[leaf] = value

@@ -8,7 +8,7 @@ import codecs
 import pathlib
 import shutil
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from data_contract import csv_files, movielens
@@ -71,8 +71,10 @@ def _load_csv(folder: pathlib.Path, on_bad_row: str) -> None:
         with no_hang(30):
             dataset = csv_files.load_csv(SPEC, base_dir=str(folder), on_bad_row=on_bad_row)
             dataset.validate()
+        event(f"loaded {len(dataset.interactions)} interactions" if len(dataset.interactions) < 2 else "loaded")
     except NAMED_ERRORS as error:
         assert str(error)  # the message names the file, line and field
+        event(type(error).__name__)
 
 
 @given(ratings=csv_bytes(COLUMNS), products=csv_bytes(("sku", "title", "categories", "price")),
@@ -116,15 +118,28 @@ def test_movielens_adapter_loads_or_names_the_bad_row(tmp_path, files, on_bad_ro
     try:
         with no_hang(30):
             movielens.load_100k(str(folder), on_bad_row=on_bad_row).validate()
+        event("loaded")
     except NAMED_ERRORS as error:
         assert str(error)
+        event(type(error).__name__)
 
 
-def test_missing_and_empty_files_are_named(tmp_path):
+def test_an_empty_file_is_named(tmp_path):
     (tmp_path / "ratings.csv").write_bytes(b"")
     (tmp_path / "products.csv").write_bytes(b"sku\n")
-    for on_bad_row in ("error", "skip"):
-        try:
-            _load_csv(tmp_path, on_bad_row)
-        except FileNotFoundError:
-            raise AssertionError("both files exist")
+    try:
+        csv_files.load_csv(SPEC, base_dir=str(tmp_path))
+    except DataError as error:
+        assert error.file in ("ratings.csv", "products.csv") and error.line == 1
+    else:
+        raise AssertionError("an empty ratings file loaded")
+
+
+def test_timestamps_beyond_int64_are_bad_rows(tmp_path):
+    (tmp_path / "ratings.csv").write_text("uid,iid,stars,ts\nalice,B001,5," + "9" * 40 + "\n")
+    try:
+        csv_files.load_csv({"interactions": SPEC["interactions"]}, base_dir=str(tmp_path))
+    except DataError as error:
+        assert (error.file, error.line, error.field) == ("ratings.csv", 2, "ts")
+    else:
+        raise AssertionError("a 40-digit timestamp loaded")
