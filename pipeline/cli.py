@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="retrieve, rank or recommend from served models over REST or gRPC "
              "(--help for the options)")
     query_parser.set_defaults(handler=None)
+    soak_parser = commands.add_parser(
+        "soak", add_help=False,
+        help="REST + gRPC load on a pushed model while new versions are pushed; reports errors, "
+             "p50/p99 and the server's memory (--help for the options)")
+    soak_parser.set_defaults(handler=None)
     return parser
 
 
@@ -121,6 +126,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from serving import cli as serving_cli
 
         return serving_cli.main(argv[1:])
+    if argv[:1] == ["soak"]:
+        from serving import soak
+
+        return soak.main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.handler(args)
 
