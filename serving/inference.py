@@ -133,14 +133,19 @@ class InferenceService:
         self.limits.check_inputs(inputs)
         if self._in_flight >= self.limits.max_enqueued_requests:
             raise queue_full(self._in_flight, self.limits.max_enqueued_requests)
+        start = time.perf_counter()
+        # A request that times out stops waiting, but its TF call runs on; it counts until it ends.
+        work = asyncio.ensure_future(self._runner.run(servable, signature_name, inputs))
         self._in_flight += 1  # only the event loop's thread counts, so no lock
-        try:
-            start = time.perf_counter()
-            outputs = await self._runner.run(servable, signature_name, inputs)
-            self._metrics.record_runtime(servable.name, api, (time.perf_counter() - start) * 1e6)
-        finally:
-            self._in_flight -= 1
+        work.add_done_callback(self._finished)
+        outputs = await asyncio.shield(work)
+        self._metrics.record_runtime(servable.name, api, (time.perf_counter() - start) * 1e6)
         return outputs
+
+    def _finished(self, work: asyncio.Future) -> None:
+        self._in_flight -= 1
+        if not work.cancelled():
+            work.exception()  # retrieved here when nobody waits for it any more
 
     async def predict(self, servable: SavedModelServable, signature_name: str, inputs: Mapping[str, np.ndarray],
                       output_filter: Sequence[str] = ()) -> tuple[str, Tensors]:
