@@ -110,7 +110,8 @@ class RestApiHandler:
             failure = deadline_exceeded(timeout_ms, "--rest_api_timeout_in_ms")
             code, output = failure.code, tensor_json.error_json(failure.message)
         except RecursionError:  # a document nested deeper than any tensor
-            code, output = grpc.StatusCode.INVALID_ARGUMENT, tensor_json.error_json("JSON Parse error: nested too deeply")
+            code = grpc.StatusCode.INVALID_ARGUMENT
+            output = tensor_json.error_json("JSON Parse error: nested too deeply")
         except Exception as exc:  # an unexpected bug still answers in TF Serving's error shape
             log.exception("REST request %s %s failed", request.method, path)
             code, output = grpc.StatusCode.INTERNAL, tensor_json.error_json(f"{type(exc).__name__}: {exc}")

@@ -25,7 +25,6 @@ from serving.warmup import load_servable
 log = logging.getLogger(__name__)
 
 
-
 def grpc_options(limits: ServerLimits, channel_arguments: dict[str, int | str]) -> list[tuple[str, int | str]]:
     """Our receive limit (TF Serving accepts any size), then --grpc_channel_arguments, which win."""
     options = {"grpc.max_receive_message_length": limits.grpc_max_receive_message_bytes,

@@ -73,7 +73,8 @@ class SoakReport:
         lines.append("answers: " + ", ".join(f"{status} {count}" for status, count in sorted(self.answers.items())))
         for protocol, stats in sorted(self.latency_ms.items()):
             lines.append(f"{protocol}: p50 {stats['p50']:.1f} ms, p99 {stats['p99']:.1f} ms ({stats['count']:.0f} OK)")
-        lines.append("server RSS (MB) at the start, each minute and the end: " + ", ".join(f"{mb:.0f}" for mb in self.rss_mb_by_minute))
+        lines.append("server RSS (MB) at the start, each minute and the end: "
+                     + ", ".join(f"{mb:.0f}" for mb in self.rss_mb_by_minute))
         if self.rss_growth is not None:
             lines.append(f"RSS growth from minute 2 to the end: {self.rss_growth * 100:+.1f}%")
         lines.append(f"server exit code after SIGTERM: {self.server_exit_code}")

@@ -28,7 +28,8 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
     store = tmp_path / "metadata.db"
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import time\nfrom pipeline import run_lock\n"
-                               f"with run_lock.hold({str(store)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+                               f"with run_lock.hold({str(store)!r}):\n"
+                               "    print('held', flush=True)\n    time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env=ENV)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(run_lock.RunLockedError):

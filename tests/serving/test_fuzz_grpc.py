@@ -118,7 +118,8 @@ def test_any_predict_request_gets_a_tf_serving_status(channel, request):
        signature=st.sampled_from(SIGNATURES))
 def test_any_classify_or_regress_input_gets_a_tf_serving_status(channel, request_input, model, method, signature):
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    request_class = classification_pb2.ClassificationRequest if method == "Classify" else regression_pb2.RegressionRequest
+    request_class = (classification_pb2.ClassificationRequest if method == "Classify"
+                     else regression_pb2.RegressionRequest)
     request = request_class(model_spec=model_pb2.ModelSpec(name=model, signature_name=signature), input=request_input)
     event(_code(lambda: getattr(stub, method)(request, timeout=60)).name)
 

@@ -1,6 +1,7 @@
 """Transport security: --ssl_config_file (TF Serving's SSLConfig) with mutual TLS on gRPC and REST."""
 from __future__ import annotations
 
+import json
 import ssl
 import urllib.error
 import urllib.request
@@ -100,8 +101,6 @@ def _rest_predict(server: ServerProcess, context: ssl.SSLContext) -> float:
     request = urllib.request.Request(f"https://127.0.0.1:{server.rest_port}/v1/models/toy:predict",
                                      data=b'{"instances": [2.0]}')
     with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        import json
-
         return json.loads(response.read())["predictions"][0]
 
 
@@ -125,8 +124,8 @@ def test_client_library_takes_ca_cert_and_key(tls_server, pki, client_class, por
 
 def test_query_cli_takes_the_tls_files(tls_server, pki, capsys):
     # The toy model has no `retrieve` signature: reaching that error proves the TLS call went through.
-    code = query_cli.main(["retrieve", "u1", "--model", "toy", "--protocol", "grpc", "--port", str(tls_server.grpc_port),
-                           "--ca-cert", pki["ca"], "--client-cert", pki["client_cert"],
-                           "--client-key", pki["client_key"]])
+    code = query_cli.main(["retrieve", "u1", "--model", "toy", "--protocol", "grpc",
+                           "--port", str(tls_server.grpc_port), "--ca-cert", pki["ca"],
+                           "--client-cert", pki["client_cert"], "--client-key", pki["client_key"]])
     assert code == 1
     assert "has no signature 'retrieve'" in capsys.readouterr().err
