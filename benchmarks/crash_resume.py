@@ -65,7 +65,7 @@ def run_pipeline(config_path: Path, kill_in: str | None = None, kill_after: floa
 
     def kill_later() -> None:
         time.sleep(kill_after)
-        if process.poll() is None:
+        if process.poll() is None and kill_in not in result.ran:  # still inside that component
             os.killpg(process.pid, signal.SIGKILL)
             result.killed_in = kill_in
 
@@ -158,10 +158,15 @@ class CrashCheck:
 def crash_and_resume(config: dict, workdir: Path, component: str, baseline: RunResult,
                      baseline_metrics: dict) -> CrashCheck:
     """Kills a fresh run halfway through `component`, reruns it, and checks the rerun."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    config_path = write_config(config, workdir)
     order = list(baseline.seconds)
-    killed = run_pipeline(config_path, kill_in=component, kill_after=max(baseline.seconds[component] / 2, 0.05))
+    delay = baseline.seconds[component] / 2
+    for _ in range(4):  # a short component may finish before the kill lands: start over, kill sooner
+        shutil.rmtree(workdir, ignore_errors=True)
+        config_path = write_config(config, workdir)
+        killed = run_pipeline(config_path, kill_in=component, kill_after=delay)
+        if killed.killed_in == component:
+            break
+        delay /= 4
     rerun = run_pipeline(config_path)
     problems = []
     if killed.killed_in != component:
