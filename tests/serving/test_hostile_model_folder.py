@@ -25,20 +25,19 @@ from serving_testlib import ServerProcess, http, publish_version
 
 
 @pytest.fixture(scope="module")
-def small_disk(tmp_path_factory) -> Path:
-    """A 16 MiB tmpfs (root can mount one; elsewhere the module is skipped)."""
+def small_disk(tmp_path_factory) -> tuple[Path, str]:
+    """A 16 MiB tmpfs, and "" or why none could be mounted (root can; the full-disk test needs one)."""
     mount_point = tmp_path_factory.mktemp("small-disk")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
                              capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+    yield mount_point, mounted.stderr.strip() if mounted.returncode else ""
+    if mounted.returncode == 0:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 @pytest.fixture(scope="module")
 def guarded_server(small_disk, exports, tmp_path_factory):
-    base_path = small_disk / "guarded"
+    base_path = small_disk[0] / "guarded"
     base_path.mkdir()
     publish_version(base_path, 1, exports["offset1"])  # y = x/2 + 1
     logs = tmp_path_factory.mktemp("guarded-logs")
@@ -166,9 +165,12 @@ def _fill_disk(mount_point: Path, leave_bytes: int) -> Path:
 
 
 def test_a_push_onto_a_full_disk_leaves_no_version_and_the_old_one_serving(guarded_server, small_disk, exports):
+    mount_point, why_not = small_disk
+    if why_not:
+        pytest.skip(f"cannot mount a tmpfs here: {why_not}")
     server, base_path = guarded_server
     before = sorted(os.listdir(base_path))
-    filler = _fill_disk(small_disk, leave_bytes=20_000)  # less than the SavedModel's size
+    filler = _fill_disk(mount_point, leave_bytes=20_000)  # less than the SavedModel's size
     try:
         with Traffic(server) as traffic:
             with pytest.raises(OSError) as failure:
