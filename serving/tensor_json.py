@@ -185,6 +185,8 @@ def _numpy_dtype(dtype: int) -> np.dtype:
 
 
 def _to_array(values: list, shape: list[int], dtype: int) -> np.ndarray:
+    if len(shape) > MAX_RANK:  # `instances` adds a dimension to each instance's own
+        raise errors.invalid_argument(f"Tensor of rank {len(shape)} is deeper than the maximum rank ({MAX_RANK})")
     array = np.empty(len(values), dtype=_numpy_dtype(dtype))
     array[:] = values
     return array.reshape(shape)

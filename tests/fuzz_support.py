@@ -30,6 +30,8 @@ def no_hang(seconds: float) -> Iterator[None]:
 # Text that breaks parsers: control characters, quotes, separators, BOMs, surrogate-adjacent code points.
 hostile_text = st.text(
     alphabet=st.one_of(st.sampled_from(list(',;|"\'\t\r\n\\\ufeff\x00 ')), st.characters()), max_size=40)
+# The same, as protobuf string fields take it: UTF-8 (lone surrogates replaced).
+proto_text = hostile_text.map(lambda text: text.encode("utf-8", errors="replace").decode("utf-8"))
 numbers_as_text = st.one_of(
     st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "-1", "0", "1e309", "-0", "1.5", "5", "", " ",
                      "0x10", "1_000", "½", "٣", "1e-400", "9" * 40]),

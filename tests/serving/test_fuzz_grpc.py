@@ -16,7 +16,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import (classification_pb2, input_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from fuzz_support import hostile_text
+from fuzz_support import proto_text
 
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
            grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNIMPLEMENTED,
@@ -57,7 +57,7 @@ def tensor_protos(draw) -> tensor_pb2.TensorProto:
 @st.composite
 def predict_requests(draw) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
-        name=draw(st.sampled_from(MODELS)), signature_name=draw(st.one_of(st.sampled_from(SIGNATURES), hostile_text))))
+        name=draw(st.sampled_from(MODELS)), signature_name=draw(st.one_of(st.sampled_from(SIGNATURES), proto_text))))
     choice = draw(st.integers(0, 3))
     if choice == 1:
         request.model_spec.version.value = draw(st.integers(-(2**63), 2**63 - 1))
