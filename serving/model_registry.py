@@ -22,7 +22,7 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import errors
-from serving.servable import SavedModelServable
+from serving.servable import SavedModelServable, return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class ModelRegistry:
         self._models = {model.name: _Model(config=model) for model in config.model_config_list.config}
         self._poll_thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._unloaded_since_trim = False
 
     # ---- requests -------------------------------------------------------------
 
@@ -216,6 +217,7 @@ class ModelRegistry:
     def _finish_unload(self, served: _ServedVersion) -> None:
         servable = served.servable
         servable.release()
+        self._unloaded_since_trim = True
         model = self._models[servable.name]
         with self._lock:
             if model.states.get(servable.version) == VersionStatus("UNLOADING"):
@@ -259,6 +261,9 @@ class ModelRegistry:
                     self.poll_once()
                 except Exception:  # keep serving whatever is loaded
                     log.exception("File system poll failed")
+                if self._unloaded_since_trim:
+                    self._unloaded_since_trim = False
+                    return_freed_memory()
 
         self._poll_thread = threading.Thread(target=poll_forever, name="model-poller", daemon=True)
         self._poll_thread.start()
