@@ -2,9 +2,9 @@
 
 TF Serving accepts requests of any size and leaves overload to its batching queue;
 a server on a shared machine needs bounds. Each limit answers with a TF Serving
-status: INVALID_ARGUMENT for a request that is too big, RESOURCE_EXHAUSTED when
-the server already has as much work waiting as it may queue, DEADLINE_EXCEEDED
-when a request ran past its time.
+status: INVALID_ARGUMENT for a tensor that is too big, RESOURCE_EXHAUSTED for a
+body or message that is too big or when the server already has as much work
+waiting as it may queue, DEADLINE_EXCEEDED when a request ran past its time.
 """
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ from typing import Iterator, Sequence
 
 HOST = "127.0.0.1"
 MAX_SECONDS = 3600
-# What the server answers when one of its limits is reached: refused on purpose, not failed.
-LIMIT_ANSWERS = {"HTTP 429", "HTTP 503", "RESOURCE_EXHAUSTED", "UNAVAILABLE"}
+# Appended to the status of an answer a limit gave: refused on purpose, not failed.
+LIMIT = " (limit)"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +54,7 @@ class SoakReport:
     @property
     def errors(self) -> int:
         """Answers that are neither OK nor a limit's own answer."""
-        return sum(count for status, count in self.answers.items() if status not in LIMIT_ANSWERS | {"OK"})
+        return sum(count for status, count in self.answers.items() if status != "OK" and not status.endswith(LIMIT))
 
     @property
     def rss_growth(self) -> float | None:
@@ -79,6 +79,15 @@ class SoakReport:
             lines.append(f"RSS growth from minute 2 to the end: {self.rss_growth * 100:+.1f}%")
         lines.append(f"server exit code after SIGTERM: {self.server_exit_code}")
         return "\n".join(lines)
+
+
+def reported_status(status: str, message: str) -> str:
+    """`status` with LIMIT appended when a limit gave it. UNAVAILABLE counts only from the batching queue:
+    a server that is gone answers UNAVAILABLE too."""
+    if status in ("HTTP 429", "RESOURCE_EXHAUSTED") or (
+            status in ("HTTP 503", "UNAVAILABLE") and "max_enqueued_batches" in message):
+        return status + LIMIT
+    return status
 
 
 def warmup_requests(version_dir: str) -> list:
@@ -186,8 +195,9 @@ class Load:
             started = time.perf_counter()
             try:
                 async with session.post(self.rest_url, data=body) as response:
-                    await response.read()
-                    status = "OK" if response.status == 200 else f"HTTP {response.status}"
+                    answer = await response.read()
+                    status = "OK" if response.status == 200 else reported_status(
+                        f"HTTP {response.status}", answer.decode(errors="replace"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 status = f"client {type(exc).__name__}"
             self._record("REST", status, started)
@@ -203,7 +213,7 @@ class Load:
                 await stub.Predict(request, timeout=60)
                 status = "OK"
             except grpc.aio.AioRpcError as exc:
-                status = exc.code().name
+                status = reported_status(exc.code().name, exc.details() or "")
             self._record("gRPC", status, started)
 
     async def run(self, concurrency: int) -> None:
