@@ -1,4 +1,4 @@
-"""The small end-to-end pipeline run that several modules read (its pushed model, its metadata)."""
+"""The small end-to-end pipeline runs that several modules read (their pushed models, their metadata)."""
 import pytest
 import yaml
 
@@ -10,6 +10,14 @@ SMALL_SAMPLE = {
                 "num_interactions": 15000, "seed": 3},
     "retrieval": {"epochs": 8, "batch_size": 512, "embedding_dim": 32},
 }
+# The same sample with the hybrid family, whose query tower reads the user's features. Its blessing
+# threshold is 0 so it is always pushed: the tests need its pushed model, not its quality.
+HYBRID_SAMPLE = {
+    **SMALL_SAMPLE,
+    "pipeline_name": "unirec-e2e-hybrid",
+    "retrieval": {**SMALL_SAMPLE["retrieval"], "family": "hybrid", "epochs": 2},
+    "evaluation": {"min_relative_improvement": -1.0, "report_baselines": []},
+}
 
 
 @pytest.fixture(scope="session")
@@ -17,14 +25,24 @@ def small_sample() -> dict:
     return dict(SMALL_SAMPLE)
 
 
-@pytest.fixture(scope="session")
-def _e2e_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
+def _run(tmp_path_factory, sample: dict):
+    workdir = tmp_path_factory.mktemp(sample["pipeline_name"])
     config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump({**SMALL_SAMPLE, "output_dir": str(workdir / "out")}))
+    config_path.write_text(yaml.safe_dump({**sample, "output_dir": str(workdir / "out")}))
     assert cli.main(["run", "--config", str(config_path)]) == 0
     config = config_lib.load_config(str(config_path))
     return config, run_summary.read(config.metadata_path).evaluation["metrics"]
+
+
+@pytest.fixture(scope="session")
+def _e2e_run(tmp_path_factory):
+    return _run(tmp_path_factory, SMALL_SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def hybrid_run(tmp_path_factory):
+    """The config of a finished run of the hybrid family on the small sample."""
+    return _run(tmp_path_factory, HYBRID_SAMPLE)[0]
 
 
 @pytest.fixture(scope="session")

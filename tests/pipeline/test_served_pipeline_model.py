@@ -27,18 +27,24 @@ from serving_testlib import ServerProcess  # noqa: E402
 PROTOCOLS = ("rest", "grpc")
 
 
+@pytest.fixture(scope="module", params=["cf", "hybrid"])
+def run(request):
+    """A finished run: the small sample's cf model (ids and history) and a hybrid one (user features too)."""
+    return request.getfixturevalue("finished_run" if request.param == "cf" else "hybrid_run")
+
+
 @pytest.fixture(scope="module")
-def pushed(finished_run):
-    base_path = os.path.join(finished_run.serving_root, "retrieval")
+def pushed(run):
+    base_path = os.path.join(run.serving_root, "retrieval")
     version_dir = os.path.join(base_path, str(publish.existing_versions(base_path)[-1]))
     loaded = tf.saved_model.load(version_dir)
     return {"version_dir": version_dir, "signature": loaded.signatures[RETRIEVE_SIGNATURE], "model": loaded}
 
 
 @pytest.fixture(scope="module")
-def served(finished_run, tmp_path_factory):
+def served(run, tmp_path_factory):
     logs = tmp_path_factory.mktemp("served-logs")
-    server = ServerProcess([f"--model_config_file={os.path.join(finished_run.serving_root, MODELS_CONFIG_FILE)}"],
+    server = ServerProcess([f"--model_config_file={os.path.join(run.serving_root, MODELS_CONFIG_FILE)}"],
                            logs / "server.log")
     try:
         server.wait_ready("retrieval")
@@ -88,7 +94,10 @@ def query(capsys, server, protocol: str, command: str, user: UserQuery, k: int) 
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_retrieve_over_the_wire_equals_the_in_process_call(capsys, served, pushed, user, protocol):
+def test_retrieve_over_the_wire_equals_the_in_process_call(capsys, run, served, pushed, user, protocol):
+    inputs = set(pushed["signature"].structured_input_signature[1])
+    assert set(user.features) == inputs - {features.USER_ID, features.HISTORY_ITEM_IDS}  # every input is sent
+    assert user.features or run.retrieval.family == "cf"
     expected_items, expected_scores = in_process(pushed, user)
     answer = query(capsys, served, protocol, "retrieve", user, k=len(expected_items))
     assert answer["item_ids"] == expected_items
