@@ -39,3 +39,14 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
     holder.wait()
     with run_lock.hold(str(store)):
         pass
+
+
+def test_the_tfx_cli_runner_takes_the_same_lock(tmp_path, monkeypatch):
+    from pipeline import config as config_lib, local_runner
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(f"output_dir: {tmp_path / 'out'}\n")
+    monkeypatch.setenv("UNIREC_CONFIG", str(config_path))
+    with run_lock.hold(config_lib.load_config(str(config_path)).metadata_path):
+        with pytest.raises(run_lock.RunLockedError):
+            local_runner.main()
