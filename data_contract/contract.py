@@ -148,6 +148,8 @@ class Dataset:
         if missing or extra:
             self._fail(f"interactions must have columns {expected} (+ optional "
                        f"{features.RATING!r}); missing {missing}, unexpected {extra}")
+        if frame.empty:
+            self._fail(f"has no interactions; load report: {self.report.summary()}")
         for column in (features.USER_ID, features.ITEM_ID):
             self._check_ids("interactions", frame[column])
         if frame[features.TIMESTAMP].dtype != np.int64:

@@ -80,9 +80,10 @@ class Table:
     def integers(self, column: str, expected: str) -> np.ndarray:
         """Required int64 values; bad rows hold 0."""
         parsed = self.numbers(column, required=True, expected=expected)
-        fractional = np.isfinite(parsed) & (parsed != np.floor(parsed))
-        self.mark_bad(fractional, column, f"unparsable {column}", expected, self.stripped(column))
-        return np.where(np.isfinite(parsed) & ~fractional, parsed, 0).astype(np.int64)
+        # Beyond 2**63 a float no longer casts to int64 (and a timestamp that large means nothing).
+        outside = np.isfinite(parsed) & ((parsed != np.floor(parsed)) | (np.abs(parsed) >= 2.0**63))
+        self.mark_bad(outside, column, f"unparsable {column}", expected, self.stripped(column))
+        return np.where(np.isfinite(parsed) & ~outside, parsed, 0).astype(np.int64)
 
     def mark_duplicates(self, column: str, ids: np.ndarray) -> None:
         """Marks every repeat of an id after its first good row."""

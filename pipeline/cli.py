@@ -10,10 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 
-def _parse_value(text: str):
+def _parse_value(key: str, text: str):
     import yaml
 
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"--set {key}: {text!r} is not a YAML value ({e})") from None
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -26,26 +29,35 @@ def config_overrides(args: argparse.Namespace) -> dict:
         overrides["enable_cache"] = False
     for assignment in args.set or []:
         key, sep, value = assignment.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {assignment!r}")
-        overrides[key] = _parse_value(value)
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {assignment!r}")
+        overrides[key] = _parse_value(key, value)
     return overrides
 
 
-def run(args: argparse.Namespace) -> int:
+def load_run_config(args: argparse.Namespace):
+    """The config `unirec run` would use; ValueError names what is wrong."""
     from pipeline import config as config_lib
 
+    return config_lib.load_config(args.config, config_overrides(args))
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        config = config_lib.load_config(args.config, config_overrides(args))
+        config = load_run_config(args)
     except ValueError as e:
         print(f"unirec: {e}", file=sys.stderr)
         return 2
 
-    from pipeline import progress, run_summary
+    from pipeline import progress, run_lock, run_summary
 
     print(f"Pipeline {config.pipeline_name!r} on dataset {config.dataset.get('name')!r}; "
           f"output under {config.output_dir}")
-    summary = progress.run_pipeline(config)
+    try:
+        summary = progress.run_pipeline(config)
+    except run_lock.RunLockedError as e:
+        print(f"unirec: {e}", file=sys.stderr)
+        return 3
     if summary.evaluation:
         blessing = summary.evaluation["blessing"]
         print(f"\nRetrieval metrics on {summary.evaluation['num_users']} users, "
@@ -96,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="retrieve, rank or recommend from served models over REST or gRPC "
              "(--help for the options)")
     query_parser.set_defaults(handler=None)
+    soak_parser = commands.add_parser(
+        "soak", add_help=False,
+        help="REST + gRPC load on a pushed model while new versions are pushed; reports errors, "
+             "p50/p99 and the server's memory (--help for the options)")
+    soak_parser.set_defaults(handler=None)
     return parser
 
 
@@ -109,6 +126,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from serving import cli as serving_cli
 
         return serving_cli.main(argv[1:])
+    if argv[:1] == ["soak"]:
+        from serving import soak
+
+        return soak.main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

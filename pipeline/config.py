@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
+import typing
 from typing import Any, Dict, List, Optional
 
 import yaml
@@ -119,19 +120,63 @@ class PipelineConfig:
 
 
 def _build(cls, values: Optional[Dict[str, Any]], where: str):
-    """Builds dataclass `cls` from a mapping, rejecting keys it does not know."""
+    """Builds dataclass `cls` from a mapping, rejecting keys it does not know and values
+    of the wrong type."""
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping of keys, got {values!r}")
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(set(values) - set(fields), key=str)
     if unknown:
         raise ValueError(
             f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        field_type = fields[name].type
-        nested = _NESTED.get(field_type)
-        kwargs[name] = _build(nested, value, f"{where}.{name}") if nested else value
+        nested = _NESTED.get(fields[name].type)
+        if nested:
+            kwargs[name] = _build(nested, value, f"{where}.{name}")
+        else:
+            _check_type(value, hints[name], f"{where}.{name}")
+            kwargs[name] = value
     return cls(**kwargs)
+
+
+def _check_type(value: Any, expected: Any, where: str) -> None:
+    """Raises ValueError unless `value` fits the field's annotation (ints count as floats)."""
+    origin, args = typing.get_origin(expected), typing.get_args(expected)
+    if expected is Any:
+        return
+    if origin is typing.Union:
+        for option in args:
+            try:
+                return _check_type(value, option, where)
+            except ValueError:
+                pass
+    elif origin is list:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                _check_type(item, args[0] if args else Any, f"{where}[{index}]")
+            return
+    elif origin is dict:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_type(key, args[0] if args else Any, f"{where} key {key!r}")
+                _check_type(item, args[1] if args else Any, f"{where}[{key!r}]")
+            return
+    elif expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+    elif expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return
+    elif expected is type(None):
+        if value is None:
+            return
+    elif isinstance(expected, type) and isinstance(value, expected):
+        return
+    name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+    raise ValueError(f"{where}: expected {name}, got {value!r}")
 
 
 _NESTED = {cls.__name__: cls for cls in (
@@ -143,16 +188,24 @@ _DATASET_PATH_KEYS = ("data_dir",)
 
 def _resolve_dataset_paths(dataset: Dict[str, Any], base_dir: str) -> Dict[str, Any]:
     """Makes the dataset's file paths absolute, relative to the config file's folder."""
+    if not isinstance(dataset, dict):
+        raise ValueError(f"dataset: expected a mapping with a name, got {dataset!r}")
     dataset = dict(dataset)
     for key in _DATASET_PATH_KEYS:
         if dataset.get(key):
-            dataset[key] = os.path.abspath(os.path.join(base_dir, dataset[key]))
+            dataset[key] = os.path.abspath(os.path.join(base_dir, _path(dataset[key], f"dataset.{key}")))
     for table in ("interactions", "items", "users"):
         if isinstance(dataset.get(table), dict) and dataset[table].get("path"):
             dataset[table] = dict(dataset[table])
             dataset[table]["path"] = os.path.abspath(
-                os.path.join(base_dir, dataset[table]["path"]))
+                os.path.join(base_dir, _path(dataset[table]["path"], f"dataset.{table}.path")))
     return dataset
+
+
+def _path(value: Any, where: str) -> str:
+    if not isinstance(value, str) or "\0" in value:
+        raise ValueError(f"{where}: expected a path, got {value!r}")
+    return value
 
 
 def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None
@@ -223,6 +276,8 @@ def dataset_overrides(dataset: Optional[str], data_dir: Optional[str]) -> Dict[s
 
 def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
-    for key in parents:
+    for depth, key in enumerate(parents):
         tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise ValueError(f"cannot set {dotted}: {'.'.join(parents[:depth + 1])} is {tree!r}, not a section")
     tree[leaf] = value

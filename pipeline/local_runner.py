@@ -15,12 +15,14 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
 
 from pipeline import config as config_lib  # noqa: E402  (asks for Keras 2 before TFX loads)
 from pipeline import pipeline as pipeline_lib  # noqa: E402
+from pipeline import run_lock  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 
 
 def main() -> None:
     config = config_lib.load_config(os.environ.get("UNIREC_CONFIG"))
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config))
+    with run_lock.hold(config.metadata_path):
+        tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 
 from pipeline import config as config_lib
 from pipeline import pipeline as pipeline_lib
-from pipeline import run_summary
+from pipeline import run_lock, run_summary
 
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
@@ -84,7 +84,8 @@ def run_pipeline(config: config_lib.PipelineConfig) -> run_summary.RunSummary:
     tracker = ComponentProgress()
     attach(tracker)
     tf.get_logger().setLevel("ERROR")
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config))
+    with run_lock.hold(config.metadata_path):
+        tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config))
     print("\n" + tracker.table())
     summary = run_summary.read(config.metadata_path)
     summary.component_seconds = {row["component"]: row["seconds"] for row in tracker.rows}

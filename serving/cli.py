@@ -5,18 +5,20 @@
 
 Flags keep TF Serving's names, defaults and rules (REST is off unless
 --rest_api_port is set; --model_config_file overrides --model_name/--model_base_path;
---batching_parameters_file needs --enable_batching). --host is this server's own
-addition: TF Serving listens on every interface, this one on 127.0.0.1 unless told.
+--batching_parameters_file needs --enable_batching; --ssl_config_file holds the PEM text
+itself). --host is this server's own addition: TF Serving listens on every interface,
+this one on 127.0.0.1 unless told. serving.limits explains the request limits.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from typing import Sequence
 
-from serving import config
+from serving import config, limits
 
 
 def _flag_bool(text: str) -> bool:
@@ -49,7 +51,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--monitoring_config_file", default="",
                         help="ascii MonitoringConfig protobuf; prometheus_config { enable: true } exports metrics "
                              "on the REST port")
+    parser.add_argument("--ssl_config_file", default="",
+                        help="ascii SSLConfig protobuf (server_key, server_cert, custom_ca: PEM text; client_verify "
+                             "for mutual TLS); serves gRPC and REST over TLS")
+    parser.add_argument("--grpc_channel_arguments", default="",
+                        help="comma-separated gRPC channel arguments, e.g. grpc.max_receive_message_length=1048576")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=limits.ServerLimits.rest_api_timeout_in_ms,
+                        help="REST requests running longer answer DEADLINE_EXCEEDED (HTTP 504)")
+    limit_help = {
+        "grpc_timeout_in_ms": "gRPC requests running longer (or past the client's deadline) answer DEADLINE_EXCEEDED"
+                              " (not a TF Serving flag)",
+        "rest_api_max_body_bytes": "larger REST bodies answer RESOURCE_EXHAUSTED (HTTP 429) (not a TF Serving flag)",
+        "grpc_max_receive_message_bytes": "larger gRPC messages answer RESOURCE_EXHAUSTED; TF Serving accepts any "
+                                          "size (a grpc.max_receive_message_length channel argument wins)",
+        "max_instances_per_request": "longest first (batch) dimension of an input (not a TF Serving flag)",
+        "max_history_length": "longest later dimension of an input, e.g. a user's history (not a TF Serving flag)",
+        "max_enqueued_requests": "requests waiting or running at once; more answer RESOURCE_EXHAUSTED (HTTP 429) "
+                                 "at once (not a TF Serving flag)",
+    }
+    for name, text in limit_help.items():
+        default = getattr(limits.ServerLimits, name)
+        parser.add_argument(f"--{name}", type=int, default=default, help=f"{text}; default {default}")
     return parser
+
+
+def parse_channel_arguments(text: str) -> dict[str, int | str]:
+    """parseGrpcChannelArgs: KEY=VALUE pairs, each value an int when it parses as one."""
+    arguments: dict[str, int | str] = {}
+    for pair in filter(None, text.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: expected KEY=VALUE, got {pair!r}")
+        try:
+            arguments[key] = int(value)
+        except ValueError:
+            arguments[key] = value
+    return arguments
 
 
 def options_from_flags(flags: argparse.Namespace):
@@ -76,6 +113,10 @@ def options_from_flags(flags: argparse.Namespace):
         batching=batching,
         prometheus=prometheus,
         file_system_poll_wait_seconds=flags.file_system_poll_wait_seconds,
+        limits=limits.ServerLimits(**{field.name: getattr(flags, field.name)
+                                      for field in dataclasses.fields(limits.ServerLimits)}),
+        grpc_channel_arguments=parse_channel_arguments(flags.grpc_channel_arguments),
+        ssl=config.load_ssl_config(flags.ssl_config_file) if flags.ssl_config_file else None,
     )
 
 

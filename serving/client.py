@@ -9,6 +9,7 @@ The REST client needs only numpy; the gRPC client imports TensorFlow's protos.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import urllib.error
 import urllib.parse
@@ -73,13 +74,30 @@ class _SignatureCache:
         return self._signatures[key]
 
 
-class RestClient:
-    """TF Serving's REST API (`--rest_api_port`, 8501 in the official image)."""
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS connection: the CA that signed the server's certificate (None: the system's
+    roots) and, for mutual TLS, this client's certificate and key."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8501, timeout: float = 30.0):
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+class RestClient:
+    """TF Serving's REST API (`--rest_api_port`, 8501 in the official image); HTTPS when `tls` is given."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8501, timeout: float = 30.0,
+                 tls: TlsFiles | None = None):
         self._signatures = _SignatureCache(self.metadata)
         self.address = f"{host}:{port}"
         self.timeout = timeout
+        self._scheme = "http" if tls is None else "https"
+        self._ssl_context = None
+        if tls is not None:
+            from serving.tls import rest_client_context
+
+            self._ssl_context = rest_client_context(tls.ca_cert, tls.client_cert, tls.client_key)
 
     def _model_path(self, model: str, version: int | None) -> str:
         path = f"/v1/models/{urllib.parse.quote(model, safe='')}"
@@ -87,10 +105,10 @@ class RestClient:
 
     def _request(self, path: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(f"http://{self.address}{path}", data=data,
+        request = urllib.request.Request(f"{self._scheme}://{self.address}{path}", data=data,
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl_context) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raw = exc.read()
@@ -145,16 +163,23 @@ def _from_json(value: Any) -> Any:
 
 
 class GrpcClient:
-    """TF Serving's gRPC API (`--port`, 8500 by default)."""
+    """TF Serving's gRPC API (`--port`, 8500 by default); TLS when `tls` is given."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8500, timeout: float = 30.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 8500, timeout: float = 30.0,
+                 tls: TlsFiles | None = None):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.address = f"{host}:{port}"
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(
-            self.address, options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+        options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+        if tls is None:
+            self._channel = grpc.insecure_channel(self.address, options=options)
+        else:
+            from serving.tls import grpc_channel_credentials
+
+            credentials = grpc_channel_credentials(tls.ca_cert, tls.client_cert, tls.client_key)
+            self._channel = grpc.secure_channel(self.address, credentials, options=options)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._signatures = _SignatureCache(self.metadata)

@@ -1,8 +1,8 @@
-"""TF Serving's text-proto configuration files: models, batching parameters, monitoring.
+"""TF Serving's text-proto configuration files: models, batching parameters, monitoring, SSL.
 
 `models.config` parses with the official `ModelServerConfig` from tensorflow-serving-api.
-`BatchingParameters` and `MonitoringConfig` are not shipped in that package, so their
-messages are rebuilt here from TF Serving's .proto definitions (same field names and
+`BatchingParameters`, `MonitoringConfig` and `SSLConfig` are not shipped in that package,
+so their messages are rebuilt here from TF Serving's .proto definitions (same field names and
 numbers), which keeps the files interchangeable with `tensorflow_model_server`.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ _FIELD = descriptor_pb2.FieldDescriptorProto
 
 
 def _build_config_messages() -> dict[str, type]:
-    """Message classes for session_bundle_config.proto's BatchingParameters and monitoring_config.proto."""
+    """Message classes for session_bundle_config.proto's BatchingParameters, monitoring_config.proto and
+    ssl_config.proto."""
     proto = descriptor_pb2.FileDescriptorProto(
         name="unirec/serving/tf_serving_side_configs.proto",
         package="tensorflow.serving",
@@ -61,19 +62,26 @@ def _build_config_messages() -> dict[str, type]:
     monitoring = proto.message_type.add(name="MonitoringConfig")
     add(monitoring, "prometheus_config", 1, _FIELD.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")
 
+    ssl = proto.message_type.add(name="SSLConfig")  # each field holds PEM text, not a path
+    add(ssl, "server_key", 1, _FIELD.TYPE_STRING)
+    add(ssl, "server_cert", 2, _FIELD.TYPE_STRING)
+    add(ssl, "custom_ca", 3, _FIELD.TYPE_STRING)
+    add(ssl, "client_verify", 4, _FIELD.TYPE_BOOL)
+
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(proto)
     factory = message_factory.MessageFactory(pool)
     return {
         name: factory.GetPrototype(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-        for name in ("BatchingParameters", "MonitoringConfig")
+        for name in ("BatchingParameters", "MonitoringConfig", "SSLConfig")
     }
 
 
 _MESSAGES = _build_config_messages()
 BatchingParameters = _MESSAGES["BatchingParameters"]
 MonitoringConfig = _MESSAGES["MonitoringConfig"]
+SSLConfig = _MESSAGES["SSLConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,3 +169,28 @@ def parse_monitoring_config(text: str) -> PrometheusOptions:
 def load_monitoring_config(path: str) -> PrometheusOptions:
     """Reads a `--monitoring_config_file` (ascii MonitoringConfig)."""
     return parse_monitoring_config(_read_text(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class SslOptions:
+    """An SSLConfig: the server's key and certificate, the CA that signs client certificates, and whether
+    a client must present one (mutual TLS)."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+
+def parse_ssl_config(text: str) -> SslOptions:
+    ssl = text_format.Parse(text, SSLConfig())
+    if not ssl.server_key or not ssl.server_cert:
+        raise ValueError("the SSL config needs server_key and server_cert (PEM text)")
+    if ssl.client_verify and not ssl.custom_ca:
+        raise ValueError("client_verify needs custom_ca: the CA that signs the client certificates")
+    return SslOptions(ssl.server_key, ssl.server_cert, ssl.custom_ca, ssl.client_verify)
+
+
+def load_ssl_config(path: str) -> SslOptions:
+    """Reads an `--ssl_config_file` (ascii SSLConfig)."""
+    return parse_ssl_config(_read_text(path))

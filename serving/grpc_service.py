@@ -1,6 +1,7 @@
 """TF Serving's gRPC API on grpc.aio: PredictionService and ModelService with the official stubs."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Awaitable, Callable, TypeVar
@@ -19,6 +20,7 @@ from tensorflow_serving.apis import (
 
 from serving import errors, model_info
 from serving.inference import InferenceService
+from serving.limits import deadline_exceeded
 from serving.metrics import ServingMetrics
 from serving.model_registry import ModelRegistry
 from serving.tensor_proto import from_ndarray, to_ndarray
@@ -28,13 +30,18 @@ log = logging.getLogger(__name__)
 Response = TypeVar("Response")
 
 
-async def _answer(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Response]],
+async def _answer(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[Response]], timeout_ms: int,
                   on_done: Callable[[grpc.StatusCode], None] | None = None) -> Response:
-    """Runs a call; a ServingError becomes the gRPC status TF Serving would return."""
+    """Runs a call within `timeout_ms` (or the client's deadline, if sooner); a ServingError becomes the
+    gRPC status TF Serving would return."""
+    remaining = context.time_remaining()
+    timeout = timeout_ms / 1000 if remaining is None else min(timeout_ms / 1000, remaining)
     try:
-        response = await call()
+        response = await asyncio.wait_for(call(), timeout)
     except errors.ServingError as exc:
         failure = exc
+    except asyncio.TimeoutError:
+        failure = deadline_exceeded(timeout_ms, "--grpc_timeout_in_ms")
     except Exception as exc:  # an unexpected bug still answers with a status
         log.exception("gRPC call failed")
         failure = errors.internal(f"{type(exc).__name__}: {exc}")
@@ -61,6 +68,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._registry = registry
         self._inference = inference
         self._metrics = metrics
+        self._timeout_ms = inference.limits.grpc_timeout_in_ms
 
     def _recorder(self, model_name: str, api: str) -> Callable[[grpc.StatusCode], None]:
         start = time.perf_counter()
@@ -73,6 +81,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
         async def call() -> predict_pb2.PredictResponse:
             with self._registry.lease(request.model_spec) as servable:
+                for alias, proto in request.inputs.items():
+                    self._inference.limits.check_shape(alias, [dim.size for dim in proto.tensor_shape.dim])
                 inputs = {alias: to_ndarray(proto, alias) for alias, proto in request.inputs.items()}
                 signature_name, outputs = await self._inference.predict(
                     servable, request.model_spec.signature_name, inputs, list(request.output_filter))
@@ -82,7 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 response.outputs[alias].CopyFrom(from_ndarray(value))
             return response
 
-        return await _answer(context, call, self._recorder(request.model_spec.name, "Predict"))
+        return await _answer(context, call, self._timeout_ms, self._recorder(request.model_spec.name, "Predict"))
 
     async def Classify(self, request: classification_pb2.ClassificationRequest,
                        context) -> classification_pb2.ClassificationResponse:
@@ -94,7 +104,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             return classification_pb2.ClassificationResponse(
                 model_spec=_response_spec(request.model_spec.name, signature_name, version), result=result)
 
-        return await _answer(context, call, self._recorder(request.model_spec.name, "Classify"))
+        return await _answer(context, call, self._timeout_ms, self._recorder(request.model_spec.name, "Classify"))
 
     async def Regress(self, request: regression_pb2.RegressionRequest, context) -> regression_pb2.RegressionResponse:
         async def call() -> regression_pb2.RegressionResponse:
@@ -105,21 +115,22 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             return regression_pb2.RegressionResponse(
                 model_spec=_response_spec(request.model_spec.name, signature_name, version), result=result)
 
-        return await _answer(context, call, self._recorder(request.model_spec.name, "Regress"))
+        return await _answer(context, call, self._timeout_ms, self._recorder(request.model_spec.name, "Regress"))
 
     async def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
                                context) -> get_model_metadata_pb2.GetModelMetadataResponse:
         async def call() -> get_model_metadata_pb2.GetModelMetadataResponse:
             return model_info.get_model_metadata(self._registry, request)
 
-        return await _answer(context, call)
+        return await _answer(context, call, self._timeout_ms)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus (HandleReloadConfigRequest is not implemented)."""
 
-    def __init__(self, registry: ModelRegistry):
+    def __init__(self, registry: ModelRegistry, timeout_ms: int):
         self._registry = registry
+        self._timeout_ms = timeout_ms
 
     async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
                              context) -> get_model_status_pb2.GetModelStatusResponse:
@@ -128,11 +139,12 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                 raise errors.invalid_argument("Missing ModelSpec")
             return model_info.get_model_status(self._registry, request.model_spec)
 
-        return await _answer(context, call)
+        return await _answer(context, call, self._timeout_ms)
 
 
 def add_services(server: grpc.aio.Server, registry: ModelRegistry, inference: InferenceService,
                  metrics: ServingMetrics) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(registry, inference, metrics), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(registry), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(registry, inference.limits.grpc_timeout_in_ms), server)

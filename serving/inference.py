@@ -17,6 +17,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from serving import errors
+from serving.limits import ServerLimits, queue_full
 from serving.metrics import ServingMetrics
 from serving.servable import SavedModelServable
 from serving.tensor_proto import dtype_enum_of, dtype_name
@@ -115,18 +116,36 @@ def _check_inputs(signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, n
 
 
 class InferenceService:
-    """The three inference APIs over one runner, recording TF Serving's runtime latency."""
+    """The three inference APIs over one runner, recording TF Serving's runtime latency.
 
-    def __init__(self, runner: Runner, metrics: ServingMetrics):
+    At most `limits.max_enqueued_requests` requests wait or run at once; more are
+    refused at once with RESOURCE_EXHAUSTED instead of growing a queue.
+    """
+
+    def __init__(self, runner: Runner, metrics: ServingMetrics, limits: ServerLimits = ServerLimits()):
         self._runner = runner
         self._metrics = metrics
+        self.limits = limits
+        self._in_flight = 0
 
     async def _run(self, servable: SavedModelServable, api: str, signature_name: str,
                    inputs: Mapping[str, np.ndarray]) -> Tensors:
+        self.limits.check_inputs(inputs)
+        if self._in_flight >= self.limits.max_enqueued_requests:
+            raise queue_full(self._in_flight, self.limits.max_enqueued_requests)
         start = time.perf_counter()
-        outputs = await self._runner.run(servable, signature_name, inputs)
+        # A request that times out stops waiting, but its TF call runs on; it counts until it ends.
+        work = asyncio.ensure_future(self._runner.run(servable, signature_name, inputs))
+        self._in_flight += 1  # only the event loop's thread counts, so no lock
+        work.add_done_callback(self._finished)
+        outputs = await asyncio.shield(work)
         self._metrics.record_runtime(servable.name, api, (time.perf_counter() - start) * 1e6)
         return outputs
+
+    def _finished(self, work: asyncio.Future) -> None:
+        self._in_flight -= 1
+        if not work.cancelled():
+            work.exception()  # retrieved here when nobody waits for it any more
 
     async def predict(self, servable: SavedModelServable, signature_name: str, inputs: Mapping[str, np.ndarray],
                       output_filter: Sequence[str] = ()) -> tuple[str, Tensors]:

@@ -2,9 +2,10 @@
 
 Like TF Serving's ServerCore with a FileSystemStoragePathSource and the
 availability-preserving policy: numeric sub-directories of a model's base path are
-versions; new aspired versions load before old ones unload; a request leases the
-version it resolved, and a version leaving service is released only once its last
-lease ends, so in-flight requests never fail because of a swap.
+versions; new aspired versions load before old ones unload, and a version that fails
+to load (its error shown by GetModelStatus) leaves the last good one serving; a request
+leases the version it resolved, and a version leaving service is released only once its
+last lease ends, so in-flight requests never fail because of a swap.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import errors
-from serving.servable import SavedModelServable
+from serving.servable import SavedModelServable, return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class ModelRegistry:
         self._models = {model.name: _Model(config=model) for model in config.model_config_list.config}
         self._poll_thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._unloaded_since_trim = False
 
     # ---- requests -------------------------------------------------------------
 
@@ -164,8 +166,18 @@ class ModelRegistry:
             for version in sorted(aspired.difference(model.served)):
                 if model.load_attempts.get(version, 0) < MAX_LOAD_ATTEMPTS:
                     self._load(model, version)
-            for version in sorted(set(model.served).difference(aspired)):
+            for version in sorted(self._retiring(model, aspired)):
                 self._unload(model, version)
+
+    @staticmethod
+    def _retiring(model: _Model, aspired: set[int]) -> set[int]:
+        """Served versions no longer aspired, except that while no aspired version serves (it failed to load
+        or is still loading) the newest served one stays: a bad push must not take the model down. An empty
+        base path still unloads everything, as in TF Serving."""
+        retiring = set(model.served).difference(aspired)
+        if aspired and retiring and not aspired.intersection(model.served):
+            retiring.discard(max(retiring))
+        return retiring
 
     def _warn_once(self, model: _Model, message: str) -> None:
         if message != model.last_warning:
@@ -205,6 +217,7 @@ class ModelRegistry:
     def _finish_unload(self, served: _ServedVersion) -> None:
         servable = served.servable
         servable.release()
+        self._unloaded_since_trim = True
         model = self._models[servable.name]
         with self._lock:
             if model.states.get(servable.version) == VersionStatus("UNLOADING"):
@@ -248,6 +261,9 @@ class ModelRegistry:
                     self.poll_once()
                 except Exception:  # keep serving whatever is loaded
                     log.exception("File system poll failed")
+                if self._unloaded_since_trim:
+                    self._unloaded_since_trim = False
+                    return_freed_memory()
 
         self._poll_thread = threading.Thread(target=poll_forever, name="model-poller", daemon=True)
         self._poll_thread.start()

@@ -21,7 +21,8 @@ import json
 import sys
 from typing import Sequence
 
-from serving.client import GrpcClient, ModelNotFoundError, RestClient, ServerUnavailableError, ServingClientError
+from serving.client import (GrpcClient, ModelNotFoundError, RestClient, ServerUnavailableError, ServingClientError,
+                            TlsFiles)
 from serving.recommend import RANKING_MODEL, RETRIEVAL_MODEL, TwoStageRecommender, UserQuery
 
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--feature", action="append", type=_feature, default=[], metavar="NAME=VALUE",
                         help="another user feature the models take, e.g. user_age=31")
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument("--ca-cert", metavar="PEM",
+                        help="talk TLS, trusting this CA for the server's certificate (HTTPS for REST)")
+    common.add_argument("--client-cert", metavar="PEM", help="this client's certificate, for mutual TLS")
+    common.add_argument("--client-key", metavar="PEM", help="this client's private key, for mutual TLS")
 
     parser = argparse.ArgumentParser(prog="unirec query", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 def make_client(args: argparse.Namespace) -> RestClient | GrpcClient:
     port = args.port or DEFAULT_PORTS[args.protocol]
     client_class = RestClient if args.protocol == "rest" else GrpcClient
-    return client_class(args.host, port, timeout=args.timeout)
+    tls = None
+    if args.ca_cert or args.client_cert or args.client_key:
+        if bool(args.client_cert) != bool(args.client_key):
+            raise SystemExit("unirec query: --client-cert and --client-key go together")
+        tls = TlsFiles(args.ca_cert, args.client_cert, args.client_key)
+    return client_class(args.host, port, timeout=args.timeout, tls=tls)
 
 
 def run_command(args: argparse.Namespace, client: RestClient | GrpcClient) -> dict:

@@ -5,6 +5,7 @@ configured path; anything else is a plain 404, as with TF Serving's HTTP server.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -18,6 +19,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 from serving import errors, example_json, model_info, tensor_json
 from serving.config import PrometheusOptions
 from serving.inference import InferenceService, rest_input_infos
+from serving.limits import ServerLimits, deadline_exceeded
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model_registry import ModelRegistry
 
@@ -29,8 +31,6 @@ _PREDICTION_PATH = re.compile(
 _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE)
 _INT64_MAX = 2**63 - 1
-# TF Serving reads request bodies of any size; aiohttp's default cap is 1 MiB.
-_MAX_BODY_BYTES = 2**31 - 1
 
 
 @dataclasses.dataclass
@@ -83,11 +83,12 @@ class RestApiHandler:
     """Dispatches one HTTP request the way HttpRestApiHandler::ProcessRequest does."""
 
     def __init__(self, registry: ModelRegistry, inference: InferenceService, metrics: ServingMetrics,
-                 prometheus: PrometheusOptions):
+                 prometheus: PrometheusOptions, limits: ServerLimits):
         self._registry = registry
         self._inference = inference
         self._metrics = metrics
         self._prometheus = prometheus
+        self._limits = limits
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.rel_url.raw_path
@@ -96,20 +97,38 @@ class RestApiHandler:
         if not _API_PATH.fullmatch(path):
             raise web.HTTPNotFound()
         start = time.perf_counter()
-        body = await request.read()
         route = _Route()
         code = grpc.StatusCode.OK
+        timeout_ms = self._limits.rest_api_timeout_in_ms
         try:
+            body = await self._read_body(request)
             route = parse_route(request.method, path)
-            output = await self._process(request.method, path, route, body)
+            output = await asyncio.wait_for(self._process(request.method, path, route, body), timeout_ms / 1000)
         except errors.ServingError as exc:
             code, output = exc.code, tensor_json.error_json(exc.message)
+        except asyncio.TimeoutError:
+            failure = deadline_exceeded(timeout_ms, "--rest_api_timeout_in_ms")
+            code, output = failure.code, tensor_json.error_json(failure.message)
+        except RecursionError:  # a document nested deeper than any tensor
+            code = grpc.StatusCode.INVALID_ARGUMENT
+            output = tensor_json.error_json("JSON Parse error: nested too deeply")
         except Exception as exc:  # an unexpected bug still answers in TF Serving's error shape
             log.exception("REST request %s %s failed", request.method, path)
             code, output = grpc.StatusCode.INTERNAL, tensor_json.error_json(f"{type(exc).__name__}: {exc}")
         self._metrics.record_request(route.model_name, route.method, "REST", code.name,
                                      (time.perf_counter() - start) * 1e6)
         return web.Response(text=output, status=errors.http_status(code), content_type="application/json")
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self._limits.rest_api_max_body_bytes
+        if (request.content_length or 0) > limit:
+            raise errors.resource_exhausted(
+                f"Request body of {request.content_length} bytes is larger than {limit} (--rest_api_max_body_bytes)")
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:  # a chunked body that grew past the limit
+            raise errors.resource_exhausted(
+                f"Request body is larger than {limit} bytes (--rest_api_max_body_bytes)") from None
 
     async def _process(self, http_method: str, path: str, route: _Route, body: bytes) -> str:
         if route.matched and http_method == "POST":
@@ -156,8 +175,8 @@ class RestApiHandler:
 
 
 def create_rest_app(registry: ModelRegistry, inference: InferenceService, metrics: ServingMetrics,
-                    prometheus: PrometheusOptions) -> web.Application:
-    app = web.Application(client_max_size=_MAX_BODY_BYTES)
-    handler = RestApiHandler(registry, inference, metrics, prometheus)
+                    prometheus: PrometheusOptions, limits: ServerLimits) -> web.Application:
+    app = web.Application(client_max_size=limits.rest_api_max_body_bytes)
+    handler = RestApiHandler(registry, inference, metrics, prometheus, limits)
     app.router.add_route("*", "/{path:.*}", handler.handle)
     return app

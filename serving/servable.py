@@ -1,6 +1,8 @@
 """One loaded SavedModel version: its SignatureDefs (for metadata and validation) and callables."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 from typing import Mapping
 
@@ -67,3 +69,16 @@ class SavedModelServable:
         """Drops the loaded graph; TF frees it once no request references it."""
         self._functions = {}
         self._model = None
+
+
+def return_freed_memory() -> None:
+    """Gives what unloaded versions freed back to the OS: Python's cycles first, then glibc's free lists.
+
+    Without it every version swap leaves the process a little larger (freed pages stay in
+    malloc's arenas), which reads as a leak over hours of pushes.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass

@@ -12,10 +12,11 @@ import grpc
 from aiohttp import web
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import grpc_service
+from serving import grpc_service, tls
 from serving.batching import BatchScheduler
-from serving.config import BatchingOptions, PrometheusOptions
+from serving.config import BatchingOptions, PrometheusOptions, SslOptions
 from serving.inference import DirectRunner, InferenceService, Runner
+from serving.limits import ServerLimits
 from serving.metrics import ServingMetrics
 from serving.model_registry import ModelRegistry
 from serving.rest import create_rest_app
@@ -23,8 +24,13 @@ from serving.warmup import load_servable
 
 log = logging.getLogger(__name__)
 
-# TF Serving accepts messages of any size (SetMaxMessageSize(INT_MAX)).
-_GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+
+def grpc_options(limits: ServerLimits, channel_arguments: dict[str, int | str]) -> list[tuple[str, int | str]]:
+    """Our receive limit (TF Serving accepts any size), then --grpc_channel_arguments, which win."""
+    options = {"grpc.max_receive_message_length": limits.grpc_max_receive_message_bytes,
+               "grpc.max_send_message_length": -1}
+    options.update(channel_arguments)
+    return sorted(options.items())
 
 
 @dataclasses.dataclass
@@ -40,6 +46,9 @@ class ServerOptions:
     file_system_poll_wait_seconds: float = 1.0
     request_threads: int = 4 * (os.cpu_count() or 1)
     shutdown_grace_seconds: float = 10.0
+    limits: ServerLimits = dataclasses.field(default_factory=ServerLimits)
+    grpc_channel_arguments: dict[str, int | str] = dataclasses.field(default_factory=dict)
+    ssl: SslOptions | None = None
 
 
 def _address(host: str, port: int) -> str:
@@ -72,20 +81,26 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.registry.load_until_available, options.file_system_poll_wait_seconds)
         self.registry.start_polling(options.file_system_poll_wait_seconds)
-        inference = InferenceService(self._runner(), self.metrics)
+        inference = InferenceService(self._runner(), self.metrics, options.limits)
 
-        self._grpc_server = grpc.aio.server(options=_GRPC_OPTIONS)
+        self._grpc_server = grpc.aio.server(options=grpc_options(options.limits, options.grpc_channel_arguments))
         grpc_service.add_services(self._grpc_server, self.registry, inference, self.metrics)
-        self._grpc_server.add_insecure_port(_address(options.host, options.grpc_port))
+        grpc_address = _address(options.host, options.grpc_port)
+        if options.ssl is None:
+            self._grpc_server.add_insecure_port(grpc_address)
+        else:
+            self._grpc_server.add_secure_port(grpc_address, tls.grpc_server_credentials(options.ssl))
         await self._grpc_server.start()
-        log.info("Running gRPC ModelServer at %s ...", _address(options.host, options.grpc_port))
+        log.info("Running gRPC ModelServer at %s%s ...", grpc_address, "" if options.ssl is None else " (TLS)")
 
         if options.rest_api_port:
-            app = create_rest_app(self.registry, inference, self.metrics, options.prometheus)
+            app = create_rest_app(self.registry, inference, self.metrics, options.prometheus, options.limits)
             self._rest_runner = web.AppRunner(app, access_log=None, shutdown_timeout=options.shutdown_grace_seconds)
             await self._rest_runner.setup()
-            await web.TCPSite(self._rest_runner, options.host, options.rest_api_port).start()
-            log.info("Exporting HTTP/REST API at:%s ...", _address(options.host, options.rest_api_port))
+            ssl_context = None if options.ssl is None else tls.rest_server_context(options.ssl)
+            await web.TCPSite(self._rest_runner, options.host, options.rest_api_port, ssl_context=ssl_context).start()
+            log.info("Exporting HTTP/REST API at:%s%s ...", _address(options.host, options.rest_api_port),
+                     "" if ssl_context is None else " (TLS)")
 
     async def stop(self) -> None:
         """Stops accepting requests, lets in-flight ones finish, then unloads the models."""

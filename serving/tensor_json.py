@@ -28,6 +28,8 @@ INPUTS_KEY = "inputs"
 BASE64_KEY = "b64"
 BYTES_SUFFIX = "_bytes"
 _MAX_DEBUG_CHARS = 256
+# numpy's limit on dimensions; deeper lists cannot become a tensor here.
+MAX_RANK = 32
 
 _INT_RANGES = {
     types_pb2.DT_INT32: (-(2**31), 2**31),
@@ -83,6 +85,8 @@ def parse_json_object(body: bytes) -> dict:
     except json.JSONDecodeError as exc:
         offset = exc.pos + len(text) - len(stripped)
         raise errors.invalid_argument(f"JSON Parse error: {exc.msg} at offset: {offset}")
+    except RecursionError:
+        raise errors.invalid_argument("JSON Parse error: the document is nested too deeply") from None
     if not isinstance(doc, dict):
         raise errors.invalid_argument(f"JSON Value: {debug_string(doc)} Is not object")
     return doc
@@ -148,6 +152,8 @@ def _dense_shape(value: Any) -> list[int]:
     """GetDenseTensorShape: list nesting, following the first element at each level."""
     shape = []
     while isinstance(value, list):
+        if len(shape) == MAX_RANK:
+            raise errors.invalid_argument(f"JSON list nested deeper than a tensor's maximum rank ({MAX_RANK})")
         shape.append(len(value))
         if not value:
             break
@@ -179,6 +185,8 @@ def _numpy_dtype(dtype: int) -> np.dtype:
 
 
 def _to_array(values: list, shape: list[int], dtype: int) -> np.ndarray:
+    if len(shape) > MAX_RANK:  # `instances` adds a dimension to each instance's own
+        raise errors.invalid_argument(f"Tensor of rank {len(shape)} is deeper than the maximum rank ({MAX_RANK})")
     array = np.empty(len(values), dtype=_numpy_dtype(dtype))
     array[:] = values
     return array.reshape(shape)

@@ -41,6 +41,7 @@ class Executor(pusher_executor.Executor):
             self.GetModelPath(input_dict), exec_properties["serving_root"], exec_properties["model_name"],
             examples=examples,
             warmup_signatures=json.loads(exec_properties["warmup_signatures"]),
-            batching=BatchingDefaults(num_batch_threads=exec_properties["num_batch_threads"]))
+            batching=BatchingDefaults(num_batch_threads=exec_properties["num_batch_threads"]),
+            keep_versions=exec_properties.get("keep_versions") or push_lib.DEFAULT_KEEP_VERSIONS)
         io_utils.copy_dir(result.version_dir, pushed_model.uri)
         self._MarkPushed(pushed_model, pushed_destination=result.version_dir, pushed_version=str(result.version))

@@ -22,6 +22,7 @@ import tensorflow as tf
 SAVED_MODEL_FILE = "saved_model.pb"
 STAGING_PREFIX = ".staging-"
 _VERSION_DIR = re.compile(r"^\d+$")
+_STAGING_DIR = re.compile(r"^\.staging-(\d+)-")
 _MAX_RENAME_ATTEMPTS = 5
 
 # Called on the assembled, not yet visible version directory (e.g. to add warmup requests).
@@ -56,11 +57,38 @@ def publish_version(model_dir: str, base_path: str, prepare: Prepare | None = No
     return _publish_local(model_dir, base_path, prepare)
 
 
+def _staging_dir(base_path: str, kind: str) -> str:
+    """A hidden directory named after this process, so a later push can tell it was abandoned."""
+    return os.path.join(base_path, f"{STAGING_PREFIX}{os.getpid()}-{kind}-{uuid.uuid4().hex}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_abandoned_staging(base_path: str) -> list[str]:
+    """Deletes staging directories whose pusher died (killed mid-copy); returns their names."""
+    removed = []
+    for name in os.listdir(base_path) if os.path.isdir(base_path) else []:
+        match = _STAGING_DIR.match(name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(base_path, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def _publish_local(model_dir: str, base_path: str, prepare: Prepare | None) -> tuple[int, str]:
     os.makedirs(base_path, exist_ok=True)
-    staging = os.path.join(base_path, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
-    shutil.copytree(model_dir, staging)
+    remove_abandoned_staging(base_path)
+    staging = _staging_dir(base_path, "new")
     try:
+        shutil.copytree(model_dir, staging)
         if prepare is not None:
             prepare(staging)
         for _ in range(_MAX_RENAME_ATTEMPTS):
@@ -105,3 +133,23 @@ def _copy_tree(source: str, destination: str, last: str | None = None) -> None:
                 tf.io.gfile.copy(*pair, overwrite=True)
     for pair in deferred:
         tf.io.gfile.copy(*pair, overwrite=True)
+
+
+def prune_versions(base_path: str, keep: int) -> list[int]:
+    """Deletes all but the newest `keep` versions; returns the deleted ones.
+
+    A local version is first renamed to a hidden name, so a polling server sees it
+    leave at once rather than a numeric directory losing files.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    old = existing_versions(base_path)[:-keep]
+    for version in old:
+        path = f"{base_path.rstrip('/')}/{version}"
+        if is_remote(base_path):
+            tf.io.gfile.rmtree(path)
+            continue
+        retired = _staging_dir(base_path, f"retired-{version}")
+        os.rename(path, retired)
+        shutil.rmtree(retired, ignore_errors=True)
+    return old

@@ -15,6 +15,9 @@ from serving.warmup import run_warmup
 
 log = logging.getLogger(__name__)
 
+# Enough to roll back a few pushes by hand; every version is a full SavedModel copy.
+DEFAULT_KEEP_VERSIONS = 5
+
 
 class WarmupError(RuntimeError):
     """The model fails its own warmup requests."""
@@ -49,8 +52,10 @@ def add_warmup(model_dir: str, model_name: str, examples: Sequence[tf.train.Exam
 
 def push(model_dir: str, serving_root: str, model_name: str,
          examples: Sequence[tf.train.Example] = (), warmup_signatures: Sequence[str] = (),
-         batching: server_configs.BatchingDefaults = server_configs.BatchingDefaults()) -> PushResult:
-    """Publishes `model_dir` as `<serving_root>/<model_name>/<new version>/`."""
+         batching: server_configs.BatchingDefaults = server_configs.BatchingDefaults(),
+         keep_versions: int = DEFAULT_KEEP_VERSIONS) -> PushResult:
+    """Publishes `model_dir` as `<serving_root>/<model_name>/<new version>/`, keeping the newest
+    `keep_versions` versions (older ones are deleted once the new one is in place)."""
     warmup_records = 0
 
     def prepare(staged_dir: str) -> None:
@@ -59,5 +64,8 @@ def push(model_dir: str, serving_root: str, model_name: str,
 
     version, version_dir = publish.publish_version(model_dir, os.path.join(serving_root, model_name), prepare)
     log.info("Published %s version %d at %s with %d warmup requests", model_name, version, version_dir, warmup_records)
+    deleted = publish.prune_versions(os.path.join(serving_root, model_name), keep_versions)
+    if deleted:
+        log.info("Deleted %s versions %s (keeping the newest %d)", model_name, deleted, keep_versions)
     server_configs.write_server_configs(serving_root, batching)
     return PushResult(version, version_dir, warmup_records)

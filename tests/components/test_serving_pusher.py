@@ -258,3 +258,37 @@ def test_component_declares_the_stock_pusher_channels(trained):
     assert pusher.outputs["pushed_model"].type == standard_artifacts.PushedModel
     with pytest.raises(ValueError, match="plain directory name"):
         ServingPusher(model=model, model_blessing=blessing, serving_root="/srv", model_name="../x")
+
+
+def test_retention_keeps_the_newest_versions(tmp_path, trained):
+    serving_root = tmp_path / "serving"
+    base_path = serving_root / "retrieval"
+    for version in (10, 11, 12):
+        (base_path / str(version)).mkdir(parents=True)
+    result = push(str(trained["retrieval"]), str(serving_root), "retrieval",
+                  warmup_signatures=["retrieve"], keep_versions=2)
+    assert versions_on_disk(str(base_path)) == [12, result.version]
+    assert sorted(os.listdir(base_path)) == sorted(["12", str(result.version)])  # nothing hidden left behind
+    assert publish.prune_versions(str(base_path), keep=1) == [12]
+    with pytest.raises(ValueError, match="at least 1"):
+        publish.prune_versions(str(base_path), keep=0)
+
+
+def test_a_pusher_killed_mid_copy_leaves_nothing_the_next_push_keeps(tmp_path, trained):
+    base_path = tmp_path / "serving" / "retrieval"
+    dead = subprocess_pid_that_exited()
+    abandoned = base_path / f"{publish.STAGING_PREFIX}{dead}-new-0123"
+    (abandoned / "variables").mkdir(parents=True)
+    mine = base_path / f"{publish.STAGING_PREFIX}{os.getpid()}-new-4567"  # a live pusher's: left alone
+    mine.mkdir()
+    version, _ = publish.publish_version(str(trained["retrieval"]), str(base_path))
+    assert sorted(os.listdir(base_path)) == sorted([str(version), mine.name])
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

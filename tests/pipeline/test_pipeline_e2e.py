@@ -3,41 +3,9 @@ import glob
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
-import yaml
 
-from pipeline import cli, config as config_lib, run_summary
-
-SMALL_SAMPLE = {
-    "pipeline_name": "unirec-e2e",
-    "dataset": {"name": "synthetic", "num_users": 300, "num_items": 400,
-                "num_interactions": 15000, "seed": 3},
-    "retrieval": {"epochs": 60},
-}
-# Every optional part at once, as small as it runs: the text encoder, item
-# text and tags, items held out of training, the Tuner, the ranking branch.
-EVERYTHING_SMALL = {
-    "pipeline_name": "unirec-e2e-hybrid",
-    "dataset": {"name": "synthetic", "num_users": 120, "num_items": 150,
-                "num_interactions": 4000, "seed": 5},
-    "examples": {"split": {"method": "temporal", "eval_fraction": 0.2,
-                           "holdout_item_fraction": 0.1}},
-    "retrieval": {"family": "hybrid", "epochs": 10, "tuner_trials": 2},
-    "ranking": {"enabled": True, "epochs": 5},
-}
-
-
-def _run(workdir, settings):
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump({**settings, "output_dir": str(workdir / "out")}))
-    assert cli.main(["run", "--config", str(config_path)]) == 0
-    return config_lib.load_config(str(config_path))
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("e2e"), SMALL_SAMPLE)
+from pipeline import cli, run_summary
 
 
 def test_model_is_blessed_pushed_and_level_with_the_strongest_baseline(finished_run):
@@ -99,22 +67,17 @@ def test_crippled_model_is_not_blessed_nor_pushed(finished_run, capsys):
     assert sorted(os.listdir(os.path.join(finished_run.serving_root, "retrieval"))) == pushed_before
 
 
-@pytest.fixture(scope="module")
-def everything_run(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("e2e-hybrid"), EVERYTHING_SMALL)
-
-
-def test_hybrid_run_tunes_ranks_cold_items_and_pushes_both_models(everything_run):
-    summary = run_summary.read(everything_run.metadata_path)
-    tuner_results = glob.glob(os.path.join(everything_run.pipeline_root, "Tuner",
+def test_hybrid_run_tunes_ranks_cold_items_and_pushes_both_models(hybrid_run):
+    summary = run_summary.read(hybrid_run.metadata_path)
+    tuner_results = glob.glob(os.path.join(hybrid_run.pipeline_root, "Tuner",
                                            "best_hyperparameters", "*", "*"))
     assert tuner_results, "the Tuner wrote no best hyperparameters"
     cold = summary.evaluation["metrics"]["model"]["cold"]
     assert cold is not None and cold["cold_users"] > 0  # ranked from their text and tags
     assert "root_mean_squared_error" in summary.ranking_metrics  # the TFMA Evaluator ran
     for model_name in ("retrieval", "ranking"):
-        pushed = glob.glob(os.path.join(everything_run.serving_root, model_name, "*"))
+        pushed = glob.glob(os.path.join(hybrid_run.serving_root, model_name, "*"))
         assert len(pushed) == 1, (model_name, pushed)
     retrieval = tf.saved_model.load(
-        glob.glob(os.path.join(everything_run.serving_root, "retrieval", "*"))[0])
+        glob.glob(os.path.join(hybrid_run.serving_root, "retrieval", "*"))[0])
     assert "explain" in retrieval.signatures

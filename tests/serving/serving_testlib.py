@@ -142,13 +142,15 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, model_name: str, timeout: float = 120.0) -> None:
+    def wait_ready(self, model_name: str, timeout: float = 120.0, scheme: str = "http",
+                   ssl_context=None) -> None:
         deadline = time.monotonic() + timeout
+        url = f"{scheme}://127.0.0.1:{self.rest_port}/v1/models/{model_name}"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_text()}")
             with contextlib.suppress(urllib.error.URLError, ConnectionError):
-                with urllib.request.urlopen(f"{self.rest_url}/v1/models/{model_name}", timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2, context=ssl_context) as response:
                     if response.status == 200:
                         return
             time.sleep(0.2)

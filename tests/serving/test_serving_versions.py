@@ -136,3 +136,28 @@ def test_missing_base_path_keeps_serving_but_empty_one_unloads(tmp_path: Path):
     registry.poll_once()
     assert dict(registry.version_statuses("m"))[1].state == "END"
     registry.stop()
+
+
+def test_a_newer_version_that_fails_to_load_leaves_the_last_good_one_serving(tmp_path: Path):
+    (tmp_path / "1").mkdir()
+
+    def loader(name: str, version: int, path: str):
+        if version == 2:
+            raise errors.invalid_argument("corrupt saved_model.pb")
+        return _FakeServable(name, version, path)
+
+    registry = ModelRegistry(single_model_config("m", str(tmp_path)), loader=loader)
+    registry.poll_once()
+    (tmp_path / "2").mkdir()
+    registry.poll_once()
+    statuses = dict(registry.version_statuses("m"))
+    assert statuses[1].state == "AVAILABLE"
+    assert (statuses[2].state, statuses[2].error_message) == ("END", "corrupt saved_model.pb")
+    with registry.lease(model_pb2.ModelSpec(name="m")) as servable:
+        assert servable.version == 1
+    (tmp_path / "3").mkdir()  # a good newer version replaces it
+    registry.poll_once()
+    assert dict(registry.version_statuses("m"))[1].state == "END"
+    with registry.lease(model_pb2.ModelSpec(name="m")) as servable:
+        assert servable.version == 3
+    registry.stop()
