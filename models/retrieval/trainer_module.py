@@ -123,7 +123,7 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
         if best is None or scorer.best_score > best[1].best_score:
             best = (recipe, scorer, model)
     recipe, scorer, model = best
-    history.update({"selection_loss": history[f"{recipe.objective}_loss"],
+    history.update({"selection_loss": history.get(f"{recipe.objective}_loss", []),
                     "validation_epochs": list(scorer.scores),
                     selection.METRIC: list(scorer.scores.values()),
                     "best_epoch": [scorer.best_epoch], "objective": [recipe.objective]})

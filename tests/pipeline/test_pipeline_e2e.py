@@ -29,8 +29,9 @@ def test_pushed_model_answers_known_and_unknown_users(finished_run):
     assert len(version_dirs) == 1 and os.path.basename(version_dirs[0]).isdigit()
     model = tf.saved_model.load(version_dirs[0])
     serve = model.signatures["serving_default"]
-    result = serve(user_id=tf.constant(["u0001", "no-such-user"]),
-                   history_item_ids=tf.constant([["i00001", "i00002"], ["", ""]]))
+    inputs = {"user_id": tf.constant(["u0001", "no-such-user"]),
+              "history_item_ids": tf.constant([["i00001", "i00002"], ["", ""]])}
+    result = serve(**{name: inputs[name] for name in serve.structured_input_signature[1]})
     item_ids = result["item_ids"].numpy()
     scores = result["scores"].numpy()
     assert item_ids.shape == (2, 100) and scores.shape == (2, 100)

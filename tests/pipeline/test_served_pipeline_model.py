@@ -70,7 +70,7 @@ def user(pushed) -> UserQuery:
             others = {name: (value.item() if isinstance(value, np.generic) else _text(value))
                       for name, value in rows.items()
                       if name not in (features.USER_ID, features.HISTORY_ITEM_IDS) and name in input_names}
-            return UserQuery(_text(rows[features.USER_ID]), history, others)
+            return UserQuery(_text(rows.get(features.USER_ID, b"")), history, others)
     pytest.fail("no warmup request with a history of two items or more")
 
 
