@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import blocks, export_lib, features
+from models import export_lib, features
 from models.catalogue import Catalogue
 from models.ranking.model import RankingModel
 from models.ranking.signatures import EXAMPLES, SAMPLED_LABELS, SAMPLED_SCORES
@@ -60,7 +60,7 @@ def item_vectors(model: RankingModel, catalogue: Catalogue, tft_layer,
 
 
 def user_raw_features(model: RankingModel, raw_feature_spec) -> List[str]:
-    return blocks.raw_features(model.user_vector.block_names, raw_feature_spec)
+    return model.user_vector.raw_features(raw_feature_spec)
 
 
 class RankingServingModule(tf.Module):

@@ -1,11 +1,12 @@
 """TFRS ranking with DCN-v2 cross layers over user and item feature blocks.
 
 The blocks of each side (models/blocks.py: QUERY is the user, CANDIDATE the
-item) are concatenated into a user vector and an item vector; the DCN scores
-their concatenation. Keeping the two sides apart lets implicit feedback pair
-users with other items of the batch as negatives, lets the optional retrieval
-task project each side into a tower, and lets the exported model precompute
-every catalogue item's vector.
+item) and its neighbour pools (what the train split's ratings say about the
+user and the item: models/ranking/neighbours.py) are concatenated into a user
+vector and an item vector; the DCN scores their concatenation. Keeping the two
+sides apart lets implicit feedback pair users with other items of the batch as
+negatives, lets the optional retrieval task project each side into a tower, and
+lets the exported model precompute every catalogue item's vector.
 """
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -15,6 +16,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras
 
 from models import blocks, features
+from models.ranking import neighbours as neighbours_lib
 from models.ranking.hparams import RankingHparams
 
 
@@ -27,18 +29,31 @@ class RatingStatistics:
 
 
 class FeatureVector(tf_keras.layers.Layer):
-    """The concatenated outputs of one side's feature blocks ([B, sum of dims])."""
+    """One side's vector ([B, sum of dims]): the outputs of its feature blocks, then of
+    its neighbour pools (models/ranking/neighbours.py).
 
-    def __init__(self, blocks: List[tf_keras.layers.Layer], **kwargs):
+    Pools are not table blocks (models/blocks.py): they hold the train split's
+    pairs, and each names the raw id feature it reads (`reads`).
+    """
+
+    def __init__(self, blocks: List[tf_keras.layers.Layer],
+                 pools: Sequence[tf_keras.layers.Layer] = (), **kwargs):
         super().__init__(**kwargs)
         self.blocks = blocks
+        self.pools = list(pools)
 
     @property
     def block_names(self) -> List[str]:
         return [block.name for block in self.blocks]
 
+    def raw_features(self, raw_feature_spec) -> List[str]:
+        """The raw features this side reads, each once."""
+        names = blocks.raw_features(self.block_names, raw_feature_spec)
+        return list(dict.fromkeys([*names, *(pool.reads for pool in self.pools)]))
+
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        return tf.concat([block(inputs, training=training) for block in self.blocks], axis=-1)
+        return tf.concat([layer(inputs, training=training)
+                          for layer in self.blocks + self.pools], axis=-1)
 
 
 class DeepCrossNetwork(tf_keras.layers.Layer):
@@ -169,7 +184,8 @@ class RankingModel(tfrs.Model):
 
 def build_model(hparams: RankingHparams, block_names: Sequence[str],
                 context: blocks.BlockContext,
-                ratings: Optional[RatingStatistics] = None) -> RankingModel:
+                ratings: Optional[RatingStatistics] = None,
+                train_pairs: Optional[neighbours_lib.TrainPairs] = None) -> RankingModel:
     """The ranking model over `block_names`.
 
     Args:
@@ -178,6 +194,8 @@ def build_model(hparams: RankingHparams, block_names: Sequence[str],
       context: the data's vocabularies and fields and the embedding size.
       ratings: for the rating task: the model starts from the mean training
         rating and predicts within the training range.
+      train_pairs: the train split's pairs, which the neighbour pools hold
+        (required when hparams ask for a pool).
 
     Returns:
       The model; `model(transformed_features)` gives predicted ratings or
@@ -186,13 +204,24 @@ def build_model(hparams: RankingHparams, block_names: Sequence[str],
     def side(names):
         return [blocks.build(n, context) for n in names]
 
+    sizes, dim = context.vocab_sizes, context.embedding_dim
+    offset = ratings.mean if (ratings and hparams.neighbour_ratings) else None
+    user_pools = [neighbours_lib.Neighbours(
+        features.USER_ID, features.ITEM_ID, train_pairs.by_user(sizes[features.USER_ID]),
+        sizes[features.ITEM_ID], dim, offset, name="user_neighbours")
+    ] if hparams.user_neighbours else []
+    item_pools = [neighbours_lib.Neighbours(
+        features.ITEM_ID, features.USER_ID, train_pairs.by_item(sizes[features.ITEM_ID]),
+        sizes[features.USER_ID], dim, offset, name="item_neighbours")
+    ] if hparams.item_neighbours else []
     network = DeepCrossNetwork(
         hparams.cross_layers, hparams.cross_structure, hparams.cross_projection_dim,
         hparams.deep_layers, hparams.dropout, hparams.feature_dropout, hparams.l2,
         output_bias=ratings.mean if ratings else 0.0, name="dcn")
     return RankingModel(
-        FeatureVector(side(blocks.on_side(block_names, blocks.QUERY)), name="user"),
-        FeatureVector(side(blocks.on_side(block_names, blocks.CANDIDATE)), name="item"),
+        FeatureVector(side(blocks.on_side(block_names, blocks.QUERY)), user_pools, name="user"),
+        FeatureVector(side(blocks.on_side(block_names, blocks.CANDIDATE)), item_pools,
+                      name="item"),
         PairScorer(network, implicit=hparams.task == "implicit",
                    rating_range=(ratings.minimum, ratings.maximum) if ratings else None,
                    name="scorer"),
