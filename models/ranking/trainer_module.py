@@ -12,6 +12,7 @@ import tf_keras
 
 from models import features, trainer_lib
 from models.ranking import export
+from models.ranking.averaging import AveragedAdam
 from models.ranking.hparams import RankingHparams
 from models.ranking.model import RankingModel, RatingStatistics, build_model
 from models.ranking.neighbours import TrainPairs
@@ -75,12 +76,10 @@ class Ranking(trainer_lib.ModelType):
             rating_statistics(pairs.ratings) if rating else None, pairs)
 
     def optimizer(self, hparams: RankingHparams) -> tf_keras.optimizers.Optimizer:
-        # The average of the weights over the last few hundred steps (swapped in when
-        # fit ends) predicts better than the last weights, which the small noisy
-        # batches keep moving.
+        # The average of the weights over the last steps predicts better than the last
+        # weights, which the small noisy batches keep moving.
         if hparams.ema_momentum > 0:
-            return tf_keras.optimizers.Adam(hparams.learning_rate, use_ema=True,
-                                            ema_momentum=hparams.ema_momentum)
+            return AveragedAdam(hparams.learning_rate, hparams.ema_momentum)
         return tf_keras.optimizers.Adam(hparams.learning_rate)
 
     def export(self, model: RankingModel, run: trainer_lib.TrainingRun, export_dir: str) -> None:
