@@ -78,7 +78,8 @@ class RankingSettings(RankingHparams):
     # or AUC at least min_auc (implicit), and no worse than the latest blessed
     # ranking model by more than change_tolerance. The default bound suits the
     # synthetic catalogue (small sample: mean predictor 1.46, model 1.23); on
-    # MovieLens 100K (model 0.88 random rows, 0.98 temporal before the neighbour pools) use 0.95 or 1.05.
+    # MovieLens 100K (model 0.88 random rows, 0.98 temporal before the neighbour
+    # pools) use 0.95 or 1.05.
     max_rmse: float = 1.3
     min_auc: float = 0.7
     change_tolerance: float = 0.01

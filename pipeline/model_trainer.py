@@ -34,16 +34,9 @@ def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
     """
     run_fn = run_fn_path(model_type)
     return tfx.components.Trainer(
-        run_fn=run_fn,
-        examples=examples,
-        transform_graph=transform_graph,
-        schema=schema,
-        base_model=text_encoder_model,
-        hyperparameters=hyperparameters,
-        train_args=_train_args(),
-        eval_args=_eval_args(),
-        custom_config={model_type: hparams,
-                       code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(run_fn)})
+        run_fn=run_fn, hyperparameters=hyperparameters,
+        **_shared_args(examples, transform_graph, schema, text_encoder_model,
+                       custom_config=_custom_config(run_fn, {model_type: hparams})))
 
 
 def create_tuner(model_type: str, hparams: Dict[str, Any], trials: int, examples: Channel,
@@ -54,19 +47,23 @@ def create_tuner(model_type: str, hparams: Dict[str, Any], trials: int, examples
     tuner_fn = tuner_fn_path(model_type)
     return tfx.components.Tuner(
         tuner_fn=tuner_fn,
-        examples=examples,
-        transform_graph=transform_graph,
-        schema=schema,
-        base_model=text_encoder_model,
-        train_args=_train_args(),
-        eval_args=_eval_args(),
-        custom_config={model_type: hparams, "tuner_trials": trials,
-                       code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(tuner_fn)})
+        **_shared_args(examples, transform_graph, schema, text_encoder_model,
+                       custom_config=_custom_config(
+                           tuner_fn, {model_type: hparams, "tuner_trials": trials})))
 
 
-def _train_args() -> tfx.proto.TrainArgs:
-    return tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT])
+def _shared_args(examples: Channel, transform_graph: Channel, schema: Channel,
+                 text_encoder_model: Optional[Channel],
+                 custom_config: Dict[str, Any]) -> Dict[str, Any]:
+    """What the Trainer and the Tuner of one model type are both given."""
+    return dict(examples=examples, transform_graph=transform_graph, schema=schema,
+                base_model=text_encoder_model,
+                train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+                eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+                custom_config=custom_config)
 
 
-def _eval_args() -> tfx.proto.EvalArgs:
-    return tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT])
+def _custom_config(module_fn: str, values: Dict[str, Any]) -> Dict[str, Any]:
+    """`values` plus the fingerprint of the code `module_fn` imports, so a code change
+    invalidates the cached component."""
+    return {**values, code_fingerprint.CUSTOM_CONFIG_KEY: code_fingerprint.fingerprint(module_fn)}
