@@ -17,6 +17,10 @@ try:  # registers in-graph tokenizer ops (RegexSplitWithOffsets, ...) before any
     import tensorflow_text  # noqa: F401
 except ImportError:  # models without text ops still serve
     pass
+try:  # registers ScaNN's ops, which a model exported with `retrieval.index: scann` uses
+    from scann.scann_ops.py import scann_ops  # noqa: F401
+except ImportError:
+    pass
 
 SERVE_TAG = "serve"
 

@@ -16,6 +16,7 @@ from components.retrieval_evaluator import data as data_lib
 from models import baselines as baselines_lib
 from models import metrics as metrics_lib
 from models import split_info
+from models.retrieval import index as index_lib
 
 EVALUATION_FILE = "evaluation.json"
 RECOMMENDATIONS_FILE = "recommendations.csv"
@@ -165,6 +166,7 @@ class Executor(base_executor.BaseExecutor):
         baseline = exec_properties["baseline"]
         reported = json.loads(exec_properties["report_baselines"])
 
+        index_lib.register_ops()  # a model exported with a ScaNN index needs its ops
         model = tf.saved_model.load(path_utils.serving_model_path(model_artifact.uri))
         evaluation = data_lib.load(
             examples,

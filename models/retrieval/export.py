@@ -3,7 +3,8 @@
 It holds the Transform graph (vocabularies travel as assets), both towers, the
 vector of every trained item (the query tower pools them over the history),
 the text encoder when the family reads text, and a BruteForce index over the
-whole catalogue. It takes raw features:
+whole catalogue (or a ScaNN index, `retrieval.index`: models/retrieval/index.py).
+It takes raw features:
 - `serving_default` / `retrieve`: user features -> top-k `item_ids`, `scores`
 - `query_embedding`: user features -> `embedding` (`[query, 1]`)
 - `candidate_embedding`: item features -> `embedding` (`[item vector, bias]`;
@@ -21,13 +22,14 @@ examples' max_history).
 """
 from typing import Dict
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from models import blocks, export_lib, features, towers
 from models.catalogue import Catalogue
 from models.retrieval import explain as explain_lib
+from models.retrieval import index as index_lib
 from models.trainer_lib import TrainingRun
 
 # The `explain` signature's input besides the user's features: the items to explain.
@@ -42,7 +44,7 @@ def candidate_embeddings(model, catalogue: Catalogue, tft_layer) -> np.ndarray:
 
 
 class RetrievalServingModule(tf.Module):
-    """The towers, the Transform graph, the text encoder and a BruteForce index of the catalogue."""
+    """The towers, the Transform graph, the text encoder and a top-k index of the catalogue."""
 
     def __init__(self, model, run: TrainingRun):
         super().__init__()
@@ -55,12 +57,14 @@ class RetrievalServingModule(tf.Module):
         self.item_vectors = tf.Variable(model.item_vectors()[0], trainable=False,
                                         name="item_vectors")
         self.text_encoder = run.text_encoder
-        self.index = tfrs.layers.factorized_top_k.BruteForce(
-            k=min(run.hparams.top_k, len(catalogue.item_ids)))
         transformed_catalogue = export_lib.transformed_items(
             self.tft_layer, catalogue.raw_features, catalogue.text_embeddings)
         vectors, bias = model.item_tower(transformed_catalogue)
-        self.index.index(towers.item_score_vectors(vectors, bias), tf.constant(catalogue.item_ids))
+        hparams = run.hparams
+        kind = index_lib.resolve(hparams.index, len(catalogue.item_ids), hparams.scann_min_items)
+        logging.info("Retrieval index: %s over %d items", kind, len(catalogue.item_ids))
+        self.index = index_lib.build(kind, hparams.top_k, towers.item_score_vectors(vectors, bias),
+                                     tf.constant(catalogue.item_ids))
         self.catalogue_parts = explain_lib.catalogue_parts(
             model, transformed_catalogue, catalogue.item_ids)
         self._has_bag = any(block.name == "history_bag" for block in model.query_tower.blocks)

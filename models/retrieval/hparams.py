@@ -8,7 +8,7 @@ split; the README's "Retrieval quality" section gives the runs.
 import dataclasses
 
 from models import families
-from models.retrieval import objectives
+from models.retrieval import index, objectives
 
 
 @dataclasses.dataclass
@@ -48,12 +48,20 @@ class RetrievalHparams:
     full_softmax_max_items: int = 50_000
     sampled_negatives: int = 8192
     top_k: int = 100
+    # The exported top-k index (models/retrieval/index.py): "brute_force" (exact;
+    # stock TF Serving runs it), "scann" (approximate, needs ScaNN's ops where the
+    # model is served) or "auto" (ScaNN from `scann_min_items` catalogue items on;
+    # at 100K items it returned 97% of the exact top 100, 14x faster per query:
+    # benchmarks/scann_index.py).
+    index: str = "brute_force"
+    scann_min_items: int = 100_000
     seed: int = 0
     text_batch_size: int = 256
 
     def __post_init__(self):
         families.get(self.family)
         objectives.resolve(self.objective, order_matters=True)
+        index.check_kind(self.index)
         if self.embedding_dim % self.sequence_heads:
             raise ValueError(f"embedding_dim {self.embedding_dim} must divide by "
                              f"sequence_heads {self.sequence_heads}")
