@@ -19,9 +19,13 @@ def test_cold_items_that_all_score_alike_cannot_be_ranked():
         item_ids=np.array([b"a", b"b", b"c"]), candidate_inputs={}, user_ids=np.array([b"u"]),
         query_inputs={}, train_items=[{0}], eval_items=[{1}], train_item_counts=np.array([1, 0, 0]),
         train_matrix=None, train_rows=np.array([0]), item_tags=None)
-    tied = np.array([[0.9, 0.2 + 1e-9, 0.2]])
-    assert executor.cold_item_metrics(tied, evaluation, np.array([1, 2])) is None
-    ranked = executor.cold_item_metrics(np.array([[0.9, 0.5, 0.2]]), evaluation, np.array([1, 2]))
+    def cold_metrics(scores):
+        ranking = executor.ColdItemRanking(evaluation, np.array([1, 2]))
+        ranking.add(np.array([0]), scores)
+        return ranking.result()
+
+    assert cold_metrics(np.array([[0.9, 0.2 + 1e-9, 0.2]])) is None
+    ranked = cold_metrics(np.array([[0.9, 0.5, 0.2]]))
     assert ranked["cold_recall@20"] == 1.0 and ranked["cold_users"] == 1
 
 
