@@ -219,6 +219,34 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
     return results, model_ranking
 
 
+def build_report(model, evaluation: data_lib.EvaluationData, cold_item_ids: List[bytes],
+                 cutoffs: List[int], metric: str, baseline: str, report_baselines: List[str],
+                 min_relative_improvement: float, batch_users: int, max_users: int,
+                 sample_seed: int, ease_max_items: int):
+    """(the evaluation report, the evaluated users, the model's ranking of them).
+
+    Above `max_users` users a seeded sample is evaluated; baselines too large for
+    the catalogue are skipped, and the report says both.
+    """
+    sampled = data_lib.sample_users(evaluation, max_users, sample_seed)
+    wanted = list(dict.fromkeys([baseline, *report_baselines]))
+    skipped = skipped_baselines(wanted, len(evaluation.item_ids), ease_max_items)
+    for name, reason in skipped.items():
+        logging.info("Baseline %s %s", name, reason)
+    # A skipped blessing baseline needs at least one that runs to compare with.
+    ran = [name for name in wanted if name not in skipped] or ["popularity"]
+    results, ranking = evaluate(model, sampled, cutoffs, ran, cold_item_ids, batch_users)
+    blessing = bless(results, baseline, skipped, metric, min_relative_improvement)
+    logging.info("Retrieval evaluation on %d users: %s", len(sampled.user_ids), blessing)
+    num_users = len(evaluation.user_ids)
+    user_sample = (None if len(sampled.user_ids) == num_users else
+                   {"users": len(sampled.user_ids), "of": num_users, "seed": sample_seed})
+    report = {"num_users": len(sampled.user_ids), "num_items": len(evaluation.item_ids),
+              "user_sample": user_sample, "skipped_baselines": skipped, "metrics": results,
+              "blessing": blessing}
+    return report, sampled, ranking
+
+
 def write_recommendations(path: str, evaluation: data_lib.EvaluationData,
                           ranking: np.ndarray) -> None:
     """`user_id,item_1 item_2 ...` per evaluated user, original ids, best first."""
@@ -237,48 +265,30 @@ class Executor(base_executor.BaseExecutor):
             input_dict[standard_component_specs.EXAMPLES_KEY])
         model_artifact = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
-        cutoffs = json.loads(exec_properties["cutoffs"])
-        metric = exec_properties["metric"]
-        baseline = exec_properties["baseline"]
-        reported = json.loads(exec_properties["report_baselines"])
-        batch_users = exec_properties["batch_users"]
 
         model = tf.saved_model.load(path_utils.serving_model_path(model_artifact.uri))
         evaluation = data_lib.load(
             examples,
             signature_input_specs(model.signatures["query_embedding"]),
             signature_input_specs(model.signatures["candidate_embedding"]))
-        all_users = len(evaluation.user_ids)
-        evaluation = data_lib.sample_users(evaluation, exec_properties["max_users"],
-                                           exec_properties["sample_seed"])
-        wanted = list(dict.fromkeys([baseline, *reported]))
-        skipped = skipped_baselines(wanted, len(evaluation.item_ids),
-                                    exec_properties["ease_max_items"])
-        # A skipped blessing baseline needs at least one that runs to compare with.
-        ran = [name for name in wanted if name not in skipped] or ["popularity"]
-        for name, reason in skipped.items():
-            logging.info("Baseline %s %s", name, reason)
         cold_item_ids = [i.encode() for i in split_info.read(examples.uri).holdout_item_ids]
-        results, ranking = evaluate(model, evaluation, cutoffs, ran, cold_item_ids, batch_users)
-        blessing = bless(results, baseline, skipped, metric,
-                         exec_properties["min_relative_improvement"])
-        logging.info("Retrieval evaluation on %d users: %s", len(evaluation.user_ids), blessing)
-
-        report = {"num_users": len(evaluation.user_ids), "num_items": len(evaluation.item_ids),
-                  "user_sample": (None if len(evaluation.user_ids) == all_users else {
-                      "users": len(evaluation.user_ids), "of": all_users,
-                      "seed": exec_properties["sample_seed"]}),
-                  "skipped_baselines": skipped, "metrics": results, "blessing": blessing}
+        report, sampled, ranking = build_report(
+            model, evaluation, cold_item_ids,
+            cutoffs=json.loads(exec_properties["cutoffs"]),
+            report_baselines=json.loads(exec_properties["report_baselines"]),
+            **{name: exec_properties[name] for name in (
+                "metric", "baseline", "min_relative_improvement", "batch_users", "max_users",
+                "sample_seed", "ease_max_items")})
         evaluation_artifact = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EVALUATION_KEY])
         with tf.io.gfile.GFile(os.path.join(evaluation_artifact.uri, EVALUATION_FILE), "w") as f:
             json.dump(report, f, indent=2)
         write_recommendations(os.path.join(evaluation_artifact.uri, RECOMMENDATIONS_FILE),
-                              evaluation, ranking)
+                              sampled, ranking)
 
         blessing_artifact = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY])
-        blessed = blessing["blessed"]
+        blessed = report["blessing"]["blessed"]
         blessing_artifact.set_int_custom_property("blessed", int(blessed))
         blessing_artifact.set_string_custom_property("current_model", model_artifact.uri)
         with tf.io.gfile.GFile(os.path.join(
