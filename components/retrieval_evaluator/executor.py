@@ -20,7 +20,7 @@ from models import split_info
 
 EVALUATION_FILE = "evaluation.json"
 RECOMMENDATIONS_FILE = "recommendations.csv"
-_BATCH = 1024  # rows per call of an embedding signature
+_BATCH = 1024  # rows per call of an embedding signature; users per scored batch by default
 
 
 def signature_input_specs(signature) -> Dict[str, tf.TensorSpec]:
