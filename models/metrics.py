@@ -3,7 +3,7 @@
 The retrieval evaluator scores the model and the baselines with these; the
 baselines' own tuning (models/baselines) ranks with the same functions.
 """
-from typing import Dict, Sequence, Set
+from typing import Dict, Iterator, Sequence, Set
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,6 +23,15 @@ def top_k_unseen(scores: np.ndarray, seen: sp.spmatrix, k: int) -> np.ndarray:
     scores = scores.astype(np.float64, copy=True)
     scores[sp.csr_matrix(seen).nonzero()] = -np.inf
     return top_k_indices(scores, k)
+
+
+def user_batches(num_users: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive row indices, `batch_size` at a time: callers score one batch x
+    catalogue block at once, never all users x catalogue."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for start in range(0, num_users, batch_size):
+        yield np.arange(start, min(start + batch_size, num_users))
 
 
 def item_sets_matrix(item_sets: Sequence[Set[int]], num_items: int) -> sp.csr_matrix:

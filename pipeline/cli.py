@@ -60,12 +60,13 @@ def run(args: argparse.Namespace) -> int:
         return 3
     if summary.evaluation:
         blessing = summary.evaluation["blessing"]
-        print(f"\nRetrieval metrics on {summary.evaluation['num_users']} users, "
-              f"{summary.evaluation['num_items']} items (full catalogue, training items excluded):")
+        print("\n" + run_summary.format_heading(summary.evaluation))
         print(run_summary.format_metrics(summary.evaluation))
         print(f"\nBlessing: {blessing['metric']} {blessing['model']:.4f} vs threshold "
               f"{blessing['threshold']:.4f} from {blessing['baseline']}: "
               f"{'blessed' if blessing['blessed'] else 'NOT blessed'}")
+        if "note" in blessing:
+            print(f"  ({blessing['note']})")
     if summary.ranking_metrics:
         print("Ranking model (TFMA, overall slice): " + ", ".join(
             f"{name} {value:.4f}" for name, value in sorted(summary.ranking_metrics.items())))

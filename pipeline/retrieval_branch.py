@@ -37,7 +37,9 @@ def create_retrieval_components(settings: RetrievalSettings, evaluation: Evaluat
         examples=examples, model=trainer.outputs["model"],
         cutoffs=evaluation.cutoffs, metric=evaluation.metric, baseline=evaluation.baseline,
         report_baselines=evaluation.report_baselines,
-        min_relative_improvement=evaluation.min_relative_improvement)
+        min_relative_improvement=evaluation.min_relative_improvement,
+        batch_users=evaluation.batch_users, max_users=evaluation.max_users,
+        sample_seed=evaluation.sample_seed, ease_max_items=evaluation.ease_max_items)
     pusher = ServingPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         examples=examples, serving_root=serving_root, model_name=settings.model_name)

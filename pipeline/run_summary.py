@@ -81,6 +81,15 @@ def read(metadata_path: str) -> RunSummary:
     return summary
 
 
+def format_heading(evaluation: Dict) -> str:
+    """What the metrics table was computed on: users (and their sample), items."""
+    sample = evaluation.get("user_sample")
+    users = (f"a seeded sample of {sample['users']} of the {sample['of']} users (seed "
+             f"{sample['seed']})" if sample else f"{evaluation['num_users']} users")
+    return (f"Retrieval metrics on {users}, {evaluation['num_items']} items "
+            "(full catalogue, training items excluded):")
+
+
 def format_metrics(evaluation: Dict, names=("recall@10", "ndcg@10", "hitrate@10", "recall@100", "mrr")) -> str:
     """A table of a few metrics: the model beside each baseline."""
     rows = evaluation["metrics"]
@@ -98,4 +107,6 @@ def format_metrics(evaluation: Dict, names=("recall@10", "ndcg@10", "hitrate@10"
     if has_cold:
         lines.append("cold_rec@20: Recall@20 ranking only the items held out of training; "
                      "'cannot' = the scores do not tell unseen items apart (no content features).")
+    for name, reason in evaluation.get("skipped_baselines", {}).items():
+        lines.append(f"{name}: {reason}")
     return "\n".join(lines)

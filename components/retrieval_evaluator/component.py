@@ -22,6 +22,10 @@ class RetrievalEvaluatorSpec(types.ComponentSpec):
         "baseline": ExecutionParameter(type=str),       # the one to beat for a blessing
         "report_baselines": ExecutionParameter(type=str),  # JSON list, computed alongside
         "min_relative_improvement": ExecutionParameter(type=float),
+        "batch_users": ExecutionParameter(type=int),     # users scored at a time
+        "max_users": ExecutionParameter(type=int),       # above: a seeded sample; 0 = all
+        "sample_seed": ExecutionParameter(type=int),
+        "ease_max_items": ExecutionParameter(type=int),  # above: EASE skipped; 0 = never
     }
     INPUTS = {
         standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -41,17 +45,24 @@ class RetrievalEvaluator(base_component.BaseComponent):
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  cutoffs: Sequence[int], metric: str, baseline: str,
-                 min_relative_improvement: float,
-                 report_baselines: Sequence[str] = ()):
+                 min_relative_improvement: float, batch_users: int, max_users: int,
+                 sample_seed: int, ease_max_items: int, report_baselines: Sequence[str] = ()):
         if metric.split("@")[0] not in {"precision", "recall", "ndcg", "hitrate", "map"} and metric != "mrr":
             raise ValueError(f"unknown evaluation metric {metric!r}")
         for name in (baseline, *report_baselines):
             if name not in baselines_lib.BASELINES:
                 raise ValueError(f"unknown baseline {name!r}; known: {sorted(baselines_lib.BASELINES)}")
+        if batch_users < 1:
+            raise ValueError(f"batch_users must be at least 1, got {batch_users}")
+        if max_users < 0 or ease_max_items < 0:
+            raise ValueError(f"max_users ({max_users}) and ease_max_items ({ease_max_items}) "
+                             "must be 0 (no limit) or positive")
         super().__init__(RetrievalEvaluatorSpec(
             examples=examples, model=model, cutoffs=json.dumps(list(cutoffs)), metric=metric,
             baseline=baseline, report_baselines=json.dumps(list(report_baselines)),
             min_relative_improvement=float(min_relative_improvement),
+            batch_users=int(batch_users), max_users=int(max_users), sample_seed=int(sample_seed),
+            ease_max_items=int(ease_max_items),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         ))

@@ -139,3 +139,19 @@ def _multi_hot(tags: np.ndarray) -> sp.csr_matrix:
                 columns.append(vocabulary[tag])
     return sp.csr_matrix((np.ones(len(rows)), (rows, columns)),
                          shape=(len(tags), max(len(vocabulary), 1)))
+
+
+def sample_users(evaluation: EvaluationData, max_users: int, seed: int) -> EvaluationData:
+    """A seeded random `max_users` of the evaluated users, in their original order;
+    all of them when there are no more than that or `max_users` is 0. The
+    catalogue and the training data (the baselines' fit) stay whole."""
+    if not max_users or len(evaluation.user_ids) <= max_users:
+        return evaluation
+    rows = np.sort(np.random.default_rng(seed).choice(
+        len(evaluation.user_ids), size=max_users, replace=False))
+    return dataclasses.replace(
+        evaluation, user_ids=evaluation.user_ids[rows],
+        query_inputs={name: values[rows] for name, values in evaluation.query_inputs.items()},
+        train_items=[evaluation.train_items[row] for row in rows],
+        eval_items=[evaluation.eval_items[row] for row in rows],
+        train_rows=evaluation.train_rows[rows])

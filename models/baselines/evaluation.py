@@ -7,15 +7,17 @@ import scipy.sparse as sp
 from models import metrics as metrics_lib
 from models.baselines.interface import Baseline
 
-_USER_BATCH = 1024
+USER_BATCH = 1024
 
 
 def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
-             cutoffs: Sequence[int], items: Optional[np.ndarray] = None) -> Dict[str, float]:
+             cutoffs: Sequence[int], items: Optional[np.ndarray] = None,
+             batch_size: int = USER_BATCH) -> Dict[str, float]:
     """metrics.ranking_metrics over the users with test interactions among `items`.
 
     `items` (default: the whole catalogue) are the candidates ranked; a user's
-    training items are never recommended.
+    training items are never recommended. Users are scored `batch_size` at a
+    time, so memory holds one batch x items block of scores.
     """
     items = np.arange(train.shape[1]) if items is None else np.asarray(items)
     train = sp.csr_matrix(train)[:, items]
@@ -26,9 +28,8 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
     if not len(users):
         raise ValueError("no user has a test interaction with the ranked items")
     ranked = np.concatenate([
-        metrics_lib.top_k_unseen(baseline.score(batch)[:, items], train[batch], max(cutoffs))
-        for batch in (users[start:start + _USER_BATCH]
-                      for start in range(0, len(users), _USER_BATCH))])
+        metrics_lib.top_k_unseen(baseline.score(users[rows])[:, items], train[users[rows]],
+                                 max(cutoffs))
+        for rows in metrics_lib.user_batches(len(users), batch_size)])
     relevant = [set(test.indices[test.indptr[u]:test.indptr[u + 1]]) for u in users]
     return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(items))
-

@@ -1,10 +1,12 @@
-"""The baselines by name, each built with defaults chosen on ML-100K and a seed."""
+"""The baselines by name, each built with defaults chosen on ML-100K, a seed and,
+for the tuned ones, the number of users their validation scores at a time."""
 import functools
 from typing import Callable, Dict
 
 from models.baselines.als import ALS, REGULARIZATION_GRID
 from models.baselines.bpr import BPR
 from models.baselines.ease import EASE, L2_GRID
+from models.baselines.evaluation import USER_BATCH
 from models.baselines.interface import Baseline
 from models.baselines.itemknn import ItemKNN, NEIGHBOURS_GRID
 from models.baselines.popularity import Popularity
@@ -13,32 +15,34 @@ from models.baselines.tags_linear import TagsLinear
 from models.baselines.tuning import GridSearch
 
 
-def _itemknn(seed: int) -> Baseline:
-    return GridSearch(ItemKNN, [{"neighbours": k} for k in NEIGHBOURS_GRID], seed=seed)
+def _itemknn(seed: int, batch_size: int) -> Baseline:
+    return GridSearch(ItemKNN, [{"neighbours": k} for k in NEIGHBOURS_GRID], seed=seed,
+                      batch_size=batch_size)
 
 
-def _ease(seed: int) -> Baseline:
-    return GridSearch(EASE, [{"l2": l2} for l2 in L2_GRID], seed=seed)
+def _ease(seed: int, batch_size: int) -> Baseline:
+    return GridSearch(EASE, [{"l2": l2} for l2 in L2_GRID], seed=seed, batch_size=batch_size)
 
 
-def _als(seed: int) -> Baseline:
+def _als(seed: int, batch_size: int) -> Baseline:
     return GridSearch(functools.partial(ALS, seed=seed),
-                      [{"regularization": r} for r in REGULARIZATION_GRID], seed=seed)
+                      [{"regularization": r} for r in REGULARIZATION_GRID], seed=seed,
+                      batch_size=batch_size)
 
 
-BASELINES: Dict[str, Callable[[int], Baseline]] = {
-    "random": lambda seed: RandomBaseline(seed=seed),
-    "popularity": lambda seed: Popularity(),
+BASELINES: Dict[str, Callable[[int, int], Baseline]] = {
+    "random": lambda seed, batch_size: RandomBaseline(seed=seed),
+    "popularity": lambda seed, batch_size: Popularity(),
     "itemknn": _itemknn,
     "ease": _ease,
     "als": _als,
-    "bpr": lambda seed: BPR(seed=seed),
-    "tags_linear": lambda seed: TagsLinear(),
+    "bpr": lambda seed, batch_size: BPR(seed=seed),
+    "tags_linear": lambda seed, batch_size: TagsLinear(),
 }
 
 
-def make_baseline(name: str, seed: int = 0) -> Baseline:
+def make_baseline(name: str, seed: int = 0, batch_size: int = USER_BATCH) -> Baseline:
     """A new, unfitted baseline; the tuned ones search their grid when fitted."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; known: {sorted(BASELINES)}")
-    return BASELINES[name](seed)
+    return BASELINES[name](seed, batch_size)

@@ -14,8 +14,10 @@ class Baseline(abc.ABC):
     `fit` takes a users × items matrix whose non-zero entries are interactions
     (1s or ratings: every stored value counts as a positive) and, for content
     baselines, an items × features matrix. `score` returns dense scores, one row
-    per requested user; higher is better. Masking each user's training items is
-    the caller's job.
+    per requested user; higher is better. Callers ask for a batch of users at a
+    time (the evaluator and the tuning: 1024 by default), so a fitted baseline
+    must not need a dense users × items or, above its stated size, items × items
+    array. Masking each user's training items is the caller's job.
     """
 
     @abc.abstractmethod

@@ -1,4 +1,8 @@
-"""ItemKNN: shrunk cosine item-item similarity, each item keeping its k nearest neighbours."""
+"""ItemKNN: shrunk cosine item-item similarity, each item keeping its k nearest neighbours.
+
+The similarity stays sparse: only items that share a user have one, and each
+column keeps at most k, so memory grows with the co-occurrences, not items².
+"""
 from typing import Optional, Sequence
 
 import numpy as np
@@ -9,28 +13,28 @@ from models.baselines.interface import Baseline, ItemFeatures, binarize
 NEIGHBOURS_GRID = (50, 100, 200, 400)
 
 
-def cosine_similarity(train: sp.spmatrix, shrinkage: float) -> np.ndarray:
+def cosine_similarity(train: sp.spmatrix, shrinkage: float) -> sp.csr_matrix:
     """sim(i, j) = x_i·x_j / (‖x_i‖‖x_j‖ + shrinkage) over item columns; zero diagonal.
 
     Shrinkage pulls similarities of items with few co-occurrences towards zero.
     """
-    co_counts = (train.T @ train).toarray()
-    norms = np.sqrt(np.diag(co_counts))
-    similarity = co_counts / (np.outer(norms, norms) + shrinkage + 1e-12)
-    np.fill_diagonal(similarity, 0.0)
-    return similarity
+    co_counts = sp.coo_matrix(train.T @ train)
+    norms = np.sqrt(co_counts.diagonal())
+    off_diagonal = co_counts.row != co_counts.col
+    rows, columns = co_counts.row[off_diagonal], co_counts.col[off_diagonal]
+    values = co_counts.data[off_diagonal] / (norms[rows] * norms[columns] + shrinkage + 1e-12)
+    return sp.csr_matrix((values, (rows, columns)), shape=co_counts.shape)
 
 
-def keep_top_k_per_column(similarity: np.ndarray, k: int) -> np.ndarray:
-    """Zeroes all but the k largest entries of each column (ties broken by row index)."""
-    if k >= similarity.shape[0]:
-        return similarity
-    order = np.argsort(-similarity, axis=0, kind="stable")
-    pruned = np.zeros_like(similarity)
-    rows = order[:k]
-    columns = np.arange(similarity.shape[1])
-    pruned[rows, columns] = similarity[rows, columns]
-    return pruned
+def keep_top_k_per_column(similarity: sp.spmatrix, k: int) -> sp.csr_matrix:
+    """Keeps the k largest entries of each column (ties broken by row index), drops the rest."""
+    entries = sp.coo_matrix(similarity)
+    order = np.lexsort((entries.row, -entries.data, entries.col))
+    sorted_columns = entries.col[order]
+    rank_in_column = np.arange(len(order)) - np.searchsorted(sorted_columns, sorted_columns)
+    kept = order[rank_in_column < k]
+    return sp.csr_matrix((entries.data[kept], (entries.row[kept], entries.col[kept])),
+                         shape=entries.shape)
 
 
 class ItemKNN(Baseline):
@@ -47,4 +51,4 @@ class ItemKNN(Baseline):
         return self
 
     def score(self, user_indices: Sequence[int]) -> np.ndarray:
-        return np.asarray(self.train[np.asarray(user_indices)] @ self.similarity)
+        return (self.train[np.asarray(user_indices)] @ self.similarity).toarray()

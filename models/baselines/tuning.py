@@ -4,7 +4,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from models.baselines.evaluation import evaluate
+from models.baselines.evaluation import USER_BATCH, evaluate
 from models.baselines.interface import Baseline, ItemFeatures
 from models.baselines.splits import holdout_per_user
 
@@ -14,16 +14,19 @@ Params = Dict[str, Any]
 class GridSearch(Baseline):
     """Fits `make(**params)` for each grid point on train minus a per-user random
     validation carve, keeps the params with the best validation NDCG@cutoff, then
-    refits them on all of train. Ties go to the earlier grid point.
+    refits them on all of train. Ties go to the earlier grid point. Validation
+    users are scored `batch_size` at a time.
     """
 
     def __init__(self, make: Callable[..., Baseline], grid: Sequence[Params], seed: int = 0,
-                 validation_fraction: float = 0.2, cutoff: int = 10):
+                 validation_fraction: float = 0.2, cutoff: int = 10,
+                 batch_size: int = USER_BATCH):
         self.make = make
         self.grid = list(grid)
         self.seed = seed
         self.validation_fraction = validation_fraction
         self.cutoff = cutoff
+        self.batch_size = batch_size
 
     def fit(self, train: sp.spmatrix,
             item_features: Optional[ItemFeatures] = None) -> "GridSearch":
@@ -31,7 +34,7 @@ class GridSearch(Baseline):
         metric = f"ndcg@{self.cutoff}"
         self.validation_ndcg: List[float] = [
             evaluate(self.make(**params).fit(fit_part, item_features), fit_part, validation,
-                     [self.cutoff])[metric]
+                     [self.cutoff], batch_size=self.batch_size)[metric]
             for params in self.grid]
         self.best_params = self.grid[int(np.argmax(self.validation_ndcg))]
         self.model = self.make(**self.best_params).fit(train, item_features)

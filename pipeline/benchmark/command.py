@@ -79,6 +79,8 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
             results["protocols"][protocol.name][family] = {
                 "metrics": summary.evaluation["metrics"],
                 "blessed": summary.evaluation["blessing"]["blessed"],
+                "user_sample": summary.evaluation["user_sample"],
+                "skipped_baselines": summary.evaluation["skipped_baselines"],
                 "seconds": round(time.monotonic() - started, 1),
                 "component_seconds": summary.component_seconds,
                 "training_history": summary.training_history,

@@ -50,7 +50,21 @@ def markdown_table(results: Dict, columns=("ndcg@10", "recall@10", "precision@10
     for row in _rows(results):
         lines.append(f"| {row['protocol']} | {row['model']} | "
                      + " | ".join(_cell(c, row.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + _evaluation_notes(results))
+
+
+def _evaluation_notes(results: Dict) -> List[str]:
+    """Under the table, once per protocol: a user sample, and each skipped baseline."""
+    notes = []
+    for protocol, runs in results["protocols"].items():
+        first = next(iter(runs.values()), {})
+        sample = first.get("user_sample")
+        if sample:
+            notes.append(f"{protocol}: metrics on a seeded sample of {sample['users']} of the "
+                         f"{sample['of']} users (seed {sample['seed']})")
+        for name, reason in first.get("skipped_baselines", {}).items():
+            notes.append(f"{protocol}: {name} {reason}")
+    return [""] + notes if notes else []
 
 
 def _curves(ax, runs: Dict, metric: str, cutoffs: List[int]) -> None:

@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 from models import baselines
-from models.baselines import ease, factory
+from models.baselines import ease, factory, itemknn
 
 NUM_USERS, NUM_ITEMS = 60, 40
 BLOCK_A, BLOCK_B = np.arange(0, 20), np.arange(20, 40)
@@ -147,3 +147,51 @@ def test_evaluate_ranks_only_the_given_items():
     fitted = baselines.make_baseline("tags_linear").fit(train.tocsr(), block_tags())
     metrics = baselines.evaluate(fitted, train.tocsr(), test, [1], items=np.array([3, 30]))
     assert metrics["recall@1"] == 1.0
+
+
+def test_itemknn_sparse_similarity_matches_the_dense_formula():
+    train = baselines.binarize(planted_blocks() + sp.random(NUM_USERS, NUM_ITEMS, 0.05,
+                                                            random_state=1))
+    co_counts = (train.T @ train).toarray()
+    norms = np.sqrt(np.diag(co_counts))
+    dense = co_counts / (np.outer(norms, norms) + 10.0 + 1e-12)
+    np.fill_diagonal(dense, 0.0)
+    similarity = itemknn.cosine_similarity(train, 10.0)
+    assert sp.issparse(similarity)
+    np.testing.assert_array_equal(similarity.toarray(), dense)
+    for k in (3, NUM_ITEMS):
+        kept = itemknn.keep_top_k_per_column(similarity, k).toarray()
+        order = np.argsort(-dense, axis=0, kind="stable")[:k]  # ties: the lower row first
+        expected = np.zeros_like(dense)
+        expected[order, np.arange(NUM_ITEMS)] = dense[order, np.arange(NUM_ITEMS)]
+        np.testing.assert_array_equal(kept, expected)
+
+
+def test_ease_inverse_in_place_matches_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.random((1100, 1030))  # more items than one mirrored block
+    gram = x.T @ x + 3.0 * np.eye(1030)
+    expected = np.linalg.inv(gram)
+    inverse = ease.positive_definite_inverse(gram.copy())
+    np.testing.assert_allclose(inverse, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        ease.positive_definite_inverse(-np.eye(3))
+
+
+@pytest.mark.parametrize("name", ["itemknn", "ease", "als"])
+def test_tuning_scores_validation_users_in_batches_with_the_same_result(name):
+    train = planted_blocks()
+    whole = baselines.make_baseline(name, seed=2).fit(train)
+    batched = baselines.make_baseline(name, seed=2, batch_size=7).fit(train)
+    assert batched.batch_size == 7
+    np.testing.assert_allclose(batched.validation_ndcg, whole.validation_ndcg, rtol=1e-12)
+    assert batched.best_params == whole.best_params
+
+
+def test_evaluate_in_batches_matches_one_batch():
+    train, test = baselines.holdout_per_user(planted_blocks(), 0.3, seed=0)
+    fitted = baselines.make_baseline("itemknn").fit(train)
+    one = baselines.evaluate(fitted, train, test, [5, 10])
+    for batch_size in (1, 13):
+        assert baselines.evaluate(fitted, train, test, [5, 10], batch_size=batch_size) == \
+            pytest.approx(one, rel=1e-12)

@@ -12,8 +12,9 @@ SMALL_SAMPLE = {
 }
 # Every optional part at once, as small as it runs: the hybrid family (the text
 # encoder; a query tower that reads the user's features), items held out of
-# training, the Tuner, the ranking branch. Its blessing thresholds never refuse, so
-# both models are pushed: the tests need them, not their quality.
+# training, the Tuner, the ranking branch, a user sample in the evaluation. Its
+# blessing thresholds never refuse, so both models are pushed: the tests need
+# them, not their quality.
 HYBRID_SAMPLE = {
     "pipeline_name": "unirec-e2e-hybrid",
     "dataset": {"name": "synthetic", "num_users": 120, "num_items": 150,
@@ -22,7 +23,7 @@ HYBRID_SAMPLE = {
                            "holdout_item_fraction": 0.1}},
     "retrieval": {"family": "hybrid", "epochs": 10, "tuner_trials": 2},
     "ranking": {"enabled": True, "epochs": 5, "max_rmse": 100.0},
-    "evaluation": {"min_relative_improvement": -1.0, "report_baselines": []},
+    "evaluation": {"min_relative_improvement": -1.0, "report_baselines": [], "max_users": 50},
 }
 
 

@@ -33,6 +33,17 @@ def test_table_has_each_family_and_each_baseline_once(tmp_path):
     assert "| 0.7000 |" in lines[2] and "| 75 |" in lines[2]
 
 
+def test_table_notes_a_user_sample_and_a_skipped_baseline_once_per_protocol():
+    runs = {family: {**run, "user_sample": {"users": 20000, "of": 52000, "seed": 0},
+                     "skipped_baselines": {"ease": "skipped: 30000 items > limit"}}
+            for family, run in RESULTS["protocols"]["P1"].items()}
+    table = report.markdown_table({**RESULTS, "protocols": {"P1": runs}})
+    assert table.splitlines()[-2:] == [
+        "P1: metrics on a seeded sample of 20000 of the 52000 users (seed 0)",
+        "P1: ease skipped: 30000 items > limit"]
+    assert "seeded sample" not in report.markdown_table(RESULTS)
+
+
 def test_write_produces_json_markdown_and_plots(tmp_path):
     paths = report.write(RESULTS, str(tmp_path))
     with open(paths["results.json"]) as f:

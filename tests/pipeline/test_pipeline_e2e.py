@@ -75,6 +75,10 @@ def test_hybrid_run_tunes_ranks_cold_items_and_pushes_both_models(hybrid_run):
     assert tuner_results, "the Tuner wrote no best hyperparameters"
     cold = summary.evaluation["metrics"]["model"]["cold"]
     assert cold is not None and cold["cold_users"] > 0  # ranked from their text and tags
+    sample = summary.evaluation["user_sample"]
+    assert sample["users"] == summary.evaluation["num_users"] == 50 and sample["of"] > 50
+    with open(summary.recommendations_path) as recommendations:
+        assert len(recommendations.readlines()) == 50  # the sampled users
     assert "root_mean_squared_error" in summary.ranking_metrics  # the TFMA Evaluator ran
     for model_name in ("retrieval", "ranking"):
         pushed = glob.glob(os.path.join(hybrid_run.serving_root, model_name, "*"))
