@@ -84,14 +84,20 @@ def _generated_key(path: str) -> bytes:
     return _read_key_file(path)
 
 
-def resolve_key(key_file: str = "") -> bytes:
-    """The key from the environment, else from `key_file`, else this machine's own."""
+def resolve_key(key_file: str = "", create: bool = True) -> bytes:
+    """The key from the environment, else from `key_file`, else this machine's own
+    (generated on first use when `create`)."""
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         return _key_from_text(from_env, f"environment variable {KEY_ENV}")
     if key_file:
         return _read_key_file(key_file)
-    return _generated_key(default_key_path())
+    path = default_key_path()
+    if not create and not os.path.exists(path):
+        raise PseudonymKeyError(
+            f"no pseudonym key: set {KEY_ENV}, name a key file, or copy the pipeline "
+            f"machine's key to {path}")
+    return _generated_key(path)
 
 
 class Pseudonymiser:
