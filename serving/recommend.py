@@ -3,6 +3,8 @@
 Works with any client that has `predict` and `metadata` like serving.client's
 RestClient and GrpcClient:
 
+    from data_contract.pseudonyms import Pseudonymiser, resolve_key
+
     recommender = TwoStageRecommender(RestClient("127.0.0.1", 8501),
                                       pseudonymiser=Pseudonymiser(resolve_key()))
     result = recommender.recommend(UserQuery("u0001", history_item_ids=["i00012"]), k=10)
