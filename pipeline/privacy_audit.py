@@ -23,6 +23,7 @@ import gzip
 import os
 import re
 import sys
+import warnings
 from typing import FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from data_contract import pseudonyms
@@ -143,7 +144,10 @@ def _example_user_ids(records: List[bytes]) -> Optional[List[str]]:
     values = []
     for record in records:
         try:
-            example = tf.train.Example.FromString(record)
+            with warnings.catch_warnings():
+                # Other protos parse as an Example "with a warning": they are not Examples.
+                warnings.simplefilter("error", RuntimeWarning)
+                example = tf.train.Example.FromString(record)
         except Exception:  # noqa: BLE001 - not tf.Examples
             return None
         feature = example.features.feature.get(USER_ID)

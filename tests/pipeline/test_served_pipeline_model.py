@@ -69,13 +69,15 @@ def user(run, pushed) -> UserQuery:
     for request in warmup_requests(pushed["version_dir"]):
         if request.model_spec.signature_name != RETRIEVE_SIGNATURE:
             continue
-        rows = {name: tf.make_ndarray(proto)[0] for name, proto in request.inputs.items()}
-        history = [_text(item) for item in np.ravel(rows.get(features.HISTORY_ITEM_IDS, [])) if _text(item)]
-        if len(history) >= 2:
-            others = {name: (value.item() if isinstance(value, np.generic) else _text(value))
-                      for name, value in rows.items()
-                      if name not in (features.USER_ID, features.HISTORY_ITEM_IDS) and name in input_names}
-            return UserQuery(raw_user_id, history, others)
+        batch = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        for row in range(len(next(iter(batch.values())))):
+            rows = {name: values[row] for name, values in batch.items()}
+            history = [_text(item) for item in np.ravel(rows.get(features.HISTORY_ITEM_IDS, [])) if _text(item)]
+            if len(history) >= 2:
+                others = {name: (value.item() if isinstance(value, np.generic) else _text(value))
+                          for name, value in rows.items()
+                          if name not in (features.USER_ID, features.HISTORY_ITEM_IDS) and name in input_names}
+                return UserQuery(raw_user_id, history, others)
     pytest.fail("no warmup request with a history of two items or more")
 
 
