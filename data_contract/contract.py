@@ -171,7 +171,9 @@ class Dataset:
         self._check_ids(table, ids)
         duplicated = ids[ids.duplicated()]
         if len(duplicated):
-            self._fail(f"{table}.{id_column} must be unique; {duplicated.iloc[0]!r} repeats")
+            example = (f"row {duplicated.index[0]}" if id_column == features.USER_ID
+                       else repr(duplicated.iloc[0]))  # user ids are not repeated in errors
+            self._fail(f"{table}.{id_column} must be unique; {example} repeats")
         for column in str_columns:
             if not frame[column].map(type).eq(str).all():
                 self._fail(f"{table}.{column} must hold strings only")
@@ -191,10 +193,11 @@ class Dataset:
     def _check_references(self, id_column: str, table: pd.DataFrame) -> None:
         unknown = ~self.interactions[id_column].isin(table[id_column])
         if unknown.any():
-            example = self.interactions.loc[unknown, id_column].iloc[0]
+            example = (f"row {unknown.idxmax()}" if id_column == features.USER_ID  # not the id
+                       else repr(self.interactions.loc[unknown, id_column].iloc[0]))
             self._fail(f"{int(unknown.sum())} interactions refer to a {id_column} missing from "
                        f"the {'items' if id_column == features.ITEM_ID else 'users'} table, "
-                       f"e.g. {example!r}")
+                       f"e.g. {example}")
 
 
 def _is_list_of_str(value) -> bool:

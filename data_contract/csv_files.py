@@ -25,6 +25,17 @@ _DEFAULT_TAG_SEPARATOR = "|"
 Problem = Tuple[Optional[str], str, str, Any]
 
 
+class Withheld:
+    """Stands for a personal value (a user id) in an error: the file and line locate it,
+    and an error message may end up in a log."""
+
+    def __repr__(self) -> str:
+        return "a user id (not shown; see that line)"
+
+
+WITHHELD = Withheld()
+
+
 class Table:
     """The rows of one delimited file as strings, and the bad rows found in them.
 
@@ -85,8 +96,9 @@ class Table:
         self.mark_bad(outside, column, f"unparsable {column}", expected, self.stripped(column))
         return np.where(np.isfinite(parsed) & ~outside, parsed, 0).astype(np.int64)
 
-    def mark_duplicates(self, column: str, ids: np.ndarray) -> None:
-        """Marks every repeat of an id after its first good row."""
+    def mark_duplicates(self, column: str, ids: np.ndarray, personal: bool = False) -> None:
+        """Marks every repeat of an id after its first good row; a `personal` id (a user's)
+        is not repeated in the error."""
         seen = set()
         repeats = np.zeros(len(ids), dtype=bool)
         for index, value in enumerate(ids):
@@ -94,12 +106,15 @@ class Table:
                 continue
             repeats[index] = value in seen
             seen.add(value)
-        self.mark_bad(repeats, column, f"duplicate {column}", f"a unique {column}", ids)
+        self.mark_bad(repeats, column, f"duplicate {column}", f"a unique {column}",
+                      [WITHHELD] * len(ids) if personal else ids)
 
     def mark_unknown(self, column: str, ids: np.ndarray, known: Sequence[str],
-                     source: str) -> None:
+                     source: str, personal: bool = False) -> None:
+        """Marks ids not in `known`; a `personal` id (a user's) is not repeated in the error."""
         unknown = ~pd.Series(ids).isin(known).to_numpy()
-        self.mark_bad(unknown, column, f"unknown {column}", f"an id listed in {source}", ids)
+        self.mark_bad(unknown, column, f"unknown {column}", f"an id listed in {source}",
+                      [WITHHELD] * len(ids) if personal else ids)
 
     def mark_bad(self, mask: np.ndarray, field: Optional[str], reason: str, expected: str,
                  got: Sequence[Any]) -> None:
@@ -294,10 +309,10 @@ def _load_interactions(file_spec, base_dir, report, on_bad_row, known_items, kno
     rating_column = _column(file_spec, features.RATING)
     has_ratings = features.RATING in file_spec.get("columns", {}) or rating_column in table.columns
     ratings = table.numbers(rating_column, required=True) if has_ratings else None
-    for column, ids, known in ((item_column, item_ids, known_items),
-                               (user_column, user_ids, known_users)):
+    for column, ids, known, personal in ((item_column, item_ids, known_items, False),
+                                         (user_column, user_ids, known_users, True)):
         if known is not None:
-            table.mark_unknown(column, ids, known[0], known[1])
+            table.mark_unknown(column, ids, known[0], known[1], personal=personal)
     keep = table.good_rows()
     return contract.interactions_frame(user_ids[keep], item_ids[keep], timestamps[keep],
                                        ratings[keep] if has_ratings else None)
@@ -336,7 +351,7 @@ def _load_users(file_spec, base_dir, report, on_bad_row):
     numeric_fields = tuple(file_spec.get("numeric_fields", ()))
     columns = {field: table.stripped(field) for field in categorical_fields}
     columns.update({field: table.numbers(field, required=False) for field in numeric_fields})
-    table.mark_duplicates(id_column, ids)
+    table.mark_duplicates(id_column, ids, personal=True)
     keep = table.good_rows()
 
     users = {features.USER_ID: ids[keep]}

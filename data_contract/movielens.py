@@ -98,7 +98,7 @@ def _items(table: Table, genres: tuple, report: LoadReport) -> pd.DataFrame:
 def _users(table: Table, report: LoadReport) -> pd.DataFrame:
     ids = table.ids("user_id")
     ages = table.numbers("age", required=False)
-    table.mark_duplicates("user_id", ids)
+    table.mark_duplicates("user_id", ids, personal=True)
     keep = table.good_rows()
     return pd.DataFrame({
         features.USER_ID: ids[keep],
@@ -113,7 +113,7 @@ def _ratings(table: Table, items: pd.DataFrame, users: pd.DataFrame) -> pd.DataF
     ratings = table.numbers("rating", required=True)
     timestamps = table.integers("timestamp", "an integer timestamp (seconds since the epoch)")
     table.mark_unknown("item_id", item_ids, items[features.ITEM_ID], "u.item")
-    table.mark_unknown("user_id", user_ids, users[features.USER_ID], "u.user")
+    table.mark_unknown("user_id", user_ids, users[features.USER_ID], "u.user", personal=True)
     keep = table.good_rows()
     return contract.interactions_frame(user_ids[keep], item_ids[keep], timestamps[keep],
                                        ratings[keep])

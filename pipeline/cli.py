@@ -25,7 +25,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
     overrides = config_lib.dataset_overrides(args.dataset, args.data_dir)
     if args.output_dir:
         overrides["output_dir"] = args.output_dir
-    if args.no_cache:
+    if getattr(args, "no_cache", False):
         overrides["enable_cache"] = False
     for assignment in args.set or []:
         key, sep, value = assignment.partition("=")
@@ -77,19 +77,62 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def forget(args: argparse.Namespace) -> int:
+    from data_contract import pseudonyms
+
+    try:
+        config = load_run_config(args)
+        pseudonymiser = pseudonyms.Pseudonymiser(pseudonyms.resolve_key(config.privacy.key_file))
+        added = [pseudonyms.forget(pseudonymiser, user, config.erased_users_path)[1]
+                 for user in args.user]
+    except ValueError as e:
+        print(f"unirec: {e}", file=sys.stderr)
+        return 2
+    # The raw ids are not echoed: this output may end up in a log.
+    print(f"{sum(added)} user(s) added to the erasure list {config.erased_users_path} "
+          f"({len(added) - sum(added)} already on it). The next `unirec run` leaves their "
+          "interactions out and retrains; delete older runs' outputs to remove them from those.")
+    return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    from pipeline import privacy_audit
+
+    return privacy_audit.main(args)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config (default: the synthetic catalogue)")
+    parser.add_argument("--dataset", help="synthetic | movielens-100k | csv (replaces the config's dataset)")
+    parser.add_argument("--data-dir", help="folder of the dataset's files (e.g. extracted ml-100k)")
+    parser.add_argument("--output-dir", help="where pipeline artifacts, metadata and models go")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set retrieval.epochs=3")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unirec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run_parser = commands.add_parser("run", help="run the TFX pipeline locally")
-    run_parser.add_argument("--config", help="YAML config (default: the synthetic catalogue)")
-    run_parser.add_argument("--dataset", help="synthetic | movielens-100k | csv (replaces the config's dataset)")
-    run_parser.add_argument("--data-dir", help="folder of the dataset's files (e.g. extracted ml-100k)")
-    run_parser.add_argument("--output-dir", help="where pipeline artifacts, metadata and models go")
+    _add_config_arguments(run_parser)
     run_parser.add_argument("--no-cache", action="store_true", help="rerun every component")
-    run_parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                            help="override a config value, e.g. --set retrieval.epochs=3")
     run_parser.set_defaults(handler=run)
+
+    forget_parser = commands.add_parser(
+        "forget", help="put users on the erasure list: the next run leaves their data out")
+    forget_parser.add_argument("--user", action="append", required=True, metavar="ID",
+                               help="the user's raw id, as in the dataset (repeatable)")
+    _add_config_arguments(forget_parser)
+    forget_parser.set_defaults(handler=forget)
+
+    audit_parser = commands.add_parser(
+        "audit", help="search everything a run wrote for raw user ids and forgotten users")
+    _add_config_arguments(audit_parser)
+    from pipeline import privacy_audit
+
+    privacy_audit.add_arguments(audit_parser)
+    audit_parser.set_defaults(handler=audit)
 
     benchmark_parser = commands.add_parser(
         "benchmark", help="run evaluation protocols (P1-P4) for each family against baselines; "

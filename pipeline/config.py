@@ -99,6 +99,20 @@ class RankingSettings(RankingHparams):
 
 
 @dataclasses.dataclass
+class PrivacySettings:
+    """The `privacy:` section (data_contract/pseudonyms.py). Paths are relative to the
+    config file."""
+    # The pseudonym key's file, read when the environment variable
+    # UNIREC_PSEUDONYM_KEY is not set; "" = this machine's own key, generated once at
+    # $XDG_CONFIG_HOME/tfx-unirec/pseudonym.key.
+    key_file: str = ""
+    # The erasure list `unirec forget` appends to (pseudonyms, one a line); "" =
+    # `<output_dir>-erased-users.txt`, beside the output folder so that deleting the
+    # outputs does not bring the users back.
+    erased_users_file: str = ""
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = "unirec"
     output_dir: str = "output"
@@ -110,6 +124,7 @@ class PipelineConfig:
     # The ranking branch: off in a config without a ranking section.
     ranking: RankingSettings = dataclasses.field(
         default_factory=lambda: RankingSettings(enabled=False))
+    privacy: PrivacySettings = dataclasses.field(default_factory=PrivacySettings)
     enable_cache: bool = True
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
 
@@ -131,6 +146,10 @@ class PipelineConfig:
     @property
     def serving_root(self) -> str:
         return os.path.join(self.output_dir, "serving")
+
+    @property
+    def erased_users_path(self) -> str:
+        return self.privacy.erased_users_file or self.output_dir + "-erased-users.txt"
 
 
 def _build(cls, values: Optional[Dict[str, Any]], where: str):
@@ -195,7 +214,7 @@ def _check_type(value: Any, expected: Any, where: str) -> None:
 
 _NESTED = {cls.__name__: cls for cls in (
     SplitConfig, ExampleSettings, TextEncoderSettings, RetrievalSettings, EvaluationSettings,
-    RankingSettings)}
+    RankingSettings, PrivacySettings)}
 
 _DATASET_PATH_KEYS = ("data_dir",)
 
@@ -214,6 +233,16 @@ def _resolve_dataset_paths(dataset: Dict[str, Any], base_dir: str) -> Dict[str, 
             dataset[table]["path"] = os.path.abspath(
                 os.path.join(base_dir, _path(dataset[table]["path"], f"dataset.{table}.path")))
     return dataset
+
+
+def _resolve_privacy_paths(privacy: Any, base_dir: str) -> Any:
+    if not isinstance(privacy, dict):
+        return privacy  # _build names the error
+    privacy = dict(privacy)
+    for key in ("key_file", "erased_users_file"):
+        if privacy.get(key):
+            privacy[key] = os.path.abspath(os.path.join(base_dir, _path(privacy[key], f"privacy.{key}")))
+    return privacy
 
 
 def _path(value: Any, where: str) -> str:
@@ -241,10 +270,14 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
         raise ValueError(f"config file {path}: expected a mapping at the top level")
     if "dataset" in raw:
         raw["dataset"] = _resolve_dataset_paths(raw["dataset"], os.path.dirname(os.path.abspath(path)))
+    if isinstance(raw.get("privacy"), dict):
+        raw["privacy"] = _resolve_privacy_paths(raw["privacy"], os.path.dirname(os.path.abspath(path)))
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     if "dataset" in (overrides or {}) or any(k.startswith("dataset.") for k in overrides or {}):
         raw["dataset"] = _resolve_dataset_paths(raw["dataset"], os.getcwd())
+    if any(k == "privacy" or k.startswith("privacy.") for k in overrides or {}):
+        raw["privacy"] = _resolve_privacy_paths(raw["privacy"], os.getcwd())
     config = _build(PipelineConfig, raw, os.path.basename(path))
     config.output_dir = os.path.abspath(config.output_dir)
     # A checkpoint naming a folder beside the config is a path; otherwise a preset name.

@@ -9,6 +9,7 @@ from tfx.dsl.components.base import base_node
 from components.anomalies_gate.component import AnomaliesGate
 from components.example_gen.component import UnirecExampleGen
 from components.text_encoder.component import TextEncoder
+from data_contract import pseudonyms
 from data_contract.source_fingerprint import source_fingerprint
 from models import features
 from pipeline import code_fingerprint
@@ -22,14 +23,21 @@ PREPROCESSING_FN = "models.transform.preprocessing.preprocessing_fn"
 def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     """Every component of the pipeline, in order."""
     # Load the dataset through its adapter; write the train, eval, candidates and users splits.
+    # User ids become keyed pseudonyms; only the key's id and a digest of the erasure
+    # list are stored, so that a new key or a forgotten user reruns everything.
     split = config.examples.split
+    pseudonymiser = pseudonyms.Pseudonymiser(pseudonyms.resolve_key(config.privacy.key_file))
     example_gen = UnirecExampleGen(
         dataset=json.dumps(config.dataset, sort_keys=True),
         split=json.dumps(dataclasses.asdict(split), sort_keys=True),
         history_length=config.examples.history_length,
         max_history=config.examples.max_history,
         input_fingerprint=source_fingerprint(
-            config.dataset, [f for f in (split.train_file, split.test_file) if f]))
+            config.dataset, [f for f in (split.train_file, split.test_file) if f]),
+        pseudonym_key_file=config.privacy.key_file,
+        pseudonym_key_id=pseudonymiser.key_id,
+        erased_users_file=config.erased_users_path,
+        erased_users_digest=pseudonyms.erased_digest(pseudonymiser, config.erased_users_path))
     examples = example_gen.outputs["examples"]
 
     # Statistics and schema of the interactions (candidates hold items, users histories).

@@ -4,6 +4,13 @@
     unirec query rank u0001 i00001 i00002 i00003
     unirec query recommend u0001 --history i00012 --seen i00003 --k 10 --protocol grpc
     unirec query recommend u0001 --history i00012 i00007 --explain
+    unirec query recommend p3f2a9c01d4e6b7a8 --pseudonym --history i00012
+
+The models know users by pseudonyms (keyed hashes, see the README's privacy
+section): the user id given is hashed with the pipeline's key
+(UNIREC_PSEUDONYM_KEY, --key-file, or this machine's key) before it is sent;
+with --pseudonym it is sent as is. An id the pipeline never saw is an unknown
+user, answered from the history and user features alone.
 
 `recommend` retrieves candidates with the retrieval model, scores them with the
 ranking model's `score` signature, drops the items listed with --seen (default:
@@ -23,6 +30,7 @@ from typing import Sequence
 
 from serving.client import (GrpcClient, ModelNotFoundError, RestClient, ServerUnavailableError, ServingClientError,
                             TlsFiles)
+from data_contract import pseudonyms
 from serving.recommend import RANKING_MODEL, RETRIEVAL_MODEL, TwoStageRecommender, UserQuery
 
 DEFAULT_PORTS = {"rest": 8501, "grpc": 8500}
@@ -57,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the user's recent items, most recent first")
     common.add_argument("--feature", action="append", type=_feature, default=[], metavar="NAME=VALUE",
                         help="another user feature the models take, e.g. user_age=31")
+    common.add_argument("--pseudonym", action="store_true",
+                        help="the user id is already a pseudonym: send it as is instead of hashing it")
+    common.add_argument("--key-file", default="", metavar="PATH",
+                        help=f"the pseudonym key's file when {pseudonyms.KEY_ENV} is not set "
+                             "(default: this machine's key)")
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument("--ca-cert", metavar="PEM",
                         help="talk TLS, trusting this CA for the server's certificate (HTTPS for REST)")
@@ -102,14 +115,18 @@ def make_client(args: argparse.Namespace) -> RestClient | GrpcClient:
 def run_command(args: argparse.Namespace, client: RestClient | GrpcClient) -> dict:
     """Runs one subcommand; returns {item_ids, scores, model, ...} for printing."""
     query = UserQuery(args.user_id, args.history, dict(args.feature))
+    pseudonymiser = (None if args.pseudonym else
+                     pseudonyms.Pseudonymiser(pseudonyms.resolve_key(args.key_file, create=False)))
     if args.command == "retrieve":
-        item_ids, scores = TwoStageRecommender(client, retrieval_model=args.model).retrieve(query)
+        item_ids, scores = TwoStageRecommender(client, retrieval_model=args.model,
+                                               pseudonymiser=pseudonymiser).retrieve(query)
         return {"model": args.model, "item_ids": item_ids[:args.k], "scores": scores[:args.k]}
     if args.command == "rank":
-        scores = TwoStageRecommender(client, ranking_model=args.model).score(query, args.item_ids)
+        scores = TwoStageRecommender(client, ranking_model=args.model,
+                                     pseudonymiser=pseudonymiser).score(query, args.item_ids)
         ranked = sorted(zip(args.item_ids, scores), key=lambda pair: -pair[1])
         return {"model": args.model, "item_ids": [item for item, _ in ranked], "scores": [s for _, s in ranked]}
-    result = TwoStageRecommender(client, args.retrieval_model, args.ranking_model).recommend(
+    result = TwoStageRecommender(client, args.retrieval_model, args.ranking_model, pseudonymiser).recommend(
         query, args.k, args.seen, explain=args.explain)
     output = {"model": result.ranked_by, "item_ids": result.item_ids, "scores": result.scores,
               "fallback_reason": result.fallback_reason}
@@ -146,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelNotFoundError as exc:
         print(f"unirec query: model not served at {client.address}: {exc}", file=sys.stderr)
         return 1
-    except ServingClientError as exc:
+    except (ServingClientError, pseudonyms.PseudonymKeyError) as exc:
         print(f"unirec query: {exc}", file=sys.stderr)
         return 1
     finally:

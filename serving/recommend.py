@@ -3,8 +3,16 @@
 Works with any client that has `predict` and `metadata` like serving.client's
 RestClient and GrpcClient:
 
-    recommender = TwoStageRecommender(RestClient("127.0.0.1", 8501))
+    from data_contract.pseudonyms import Pseudonymiser, resolve_key
+
+    recommender = TwoStageRecommender(RestClient("127.0.0.1", 8501),
+                                      pseudonymiser=Pseudonymiser(resolve_key()))
     result = recommender.recommend(UserQuery("u0001", history_item_ids=["i00012"]), k=10)
+
+The models know users by their pseudonyms (data_contract/pseudonyms.py): with a
+`pseudonymiser` (the pipeline's key) the recommender sends the pseudonym of the
+query's raw user id; without one, the query's user id is sent as is (it must
+already be a pseudonym).
 
 The retrieval model's `retrieve` signature gives the candidates (its top k, best
 first); the ranking model's `score` signature scores each (user, candidate) pair.
@@ -16,7 +24,7 @@ share of the score ("because you liked X and Y").
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -98,11 +106,18 @@ class TwoStageRecommender:
     """Retrieval, ranking and the seen-items filter over one client; signature inputs are looked up once."""
 
     def __init__(self, client: PredictClient, retrieval_model: str = RETRIEVAL_MODEL,
-                 ranking_model: str = RANKING_MODEL):
+                 ranking_model: str = RANKING_MODEL, pseudonymiser: Callable[[str], str] | None = None):
         self.client = client
         self.retrieval_model = retrieval_model
         self.ranking_model = ranking_model
+        self.pseudonymiser = pseudonymiser
         self._input_names: dict[tuple[str, str], list[str]] = {}
+
+    def _inputs(self, names: Sequence[str], query: UserQuery, item_ids: Sequence[str] | None = None
+                ) -> dict[str, list]:
+        if self.pseudonymiser is not None:
+            query = dataclasses.replace(query, user_id=self.pseudonymiser(query.user_id))
+        return build_inputs(names, query, item_ids)
 
     def _inputs_of(self, model: str, signature: str) -> list[str]:
         key = (model, signature)
@@ -115,13 +130,13 @@ class TwoStageRecommender:
 
     def retrieve(self, query: UserQuery) -> tuple[list[str], list[float]]:
         """The retrieval model's candidates for the user, best first, with their scores."""
-        inputs = build_inputs(self._inputs_of(self.retrieval_model, RETRIEVE_SIGNATURE), query)
+        inputs = self._inputs(self._inputs_of(self.retrieval_model, RETRIEVE_SIGNATURE), query)
         outputs = self.client.predict(self.retrieval_model, inputs, signature_name=RETRIEVE_SIGNATURE)
         return _decode(outputs["item_ids"][0]), outputs["scores"][0].astype(float).tolist()
 
     def score(self, query: UserQuery, item_ids: Sequence[str]) -> list[float]:
         """The ranking model's score of each item for the user."""
-        inputs = build_inputs(self._inputs_of(self.ranking_model, SCORE_SIGNATURE), query, item_ids)
+        inputs = self._inputs(self._inputs_of(self.ranking_model, SCORE_SIGNATURE), query, item_ids)
         outputs = self.client.predict(self.ranking_model, inputs, signature_name=SCORE_SIGNATURE)
         return np.reshape(outputs["scores"], [-1]).astype(float).tolist()
 
@@ -129,7 +144,7 @@ class TwoStageRecommender:
         """For each item, the `top` history items that raised its retrieval score most."""
         names = [name for name in self._inputs_of(self.retrieval_model, EXPLAIN_SIGNATURE)
                  if name != EXPLAINED_ITEM_IDS]
-        inputs = {**build_inputs(names, query), EXPLAINED_ITEM_IDS: [list(item_ids)]}
+        inputs = {**self._inputs(names, query), EXPLAINED_ITEM_IDS: [list(item_ids)]}
         outputs = self.client.predict(self.retrieval_model, inputs, signature_name=EXPLAIN_SIGNATURE)
         history = list(query.history_item_ids)
         part_names = _decode(outputs["item_parts"][0])
@@ -176,6 +191,8 @@ class TwoStageRecommender:
 
 
 def recommend(client: PredictClient, query: UserQuery, k: int = 10, seen_item_ids: Sequence[str] | None = None,
-              retrieval_model: str = RETRIEVAL_MODEL, ranking_model: str = RANKING_MODEL) -> Recommendations:
+              retrieval_model: str = RETRIEVAL_MODEL, ranking_model: str = RANKING_MODEL,
+              pseudonymiser: Callable[[str], str] | None = None) -> Recommendations:
     """One two-stage recommendation; keep a TwoStageRecommender to reuse its signature lookups."""
-    return TwoStageRecommender(client, retrieval_model, ranking_model).recommend(query, k, seen_item_ids)
+    return TwoStageRecommender(client, retrieval_model, ranking_model, pseudonymiser).recommend(
+        query, k, seen_item_ids)

@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, settings
 import models  # noqa: F401  asks TensorFlow for Keras 2 before a test imports it
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A fixed pseudonym key, so that tests never create this machine's key under ~/.config.
+os.environ.setdefault("UNIREC_PSEUDONYM_KEY", "tfx-unirec test pseudonym key")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 # Fuzz tests are seeded (derandomize) so a failure replays; UNIREC_FUZZ_EXAMPLES scales them up

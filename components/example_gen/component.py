@@ -1,5 +1,8 @@
 """UnirecExampleGen: a dataset adapter in, one Examples artifact out.
 
+User ids are pseudonyms throughout (data_contract/pseudonyms.py), and users on
+the erasure list are left out.
+
 The artifact holds four splits: `train` and `eval` (interactions joined with
 user features, item features and the user's recent history), `candidates`
 (one example per catalogue item) and `users` (one example per user with their
@@ -26,6 +29,13 @@ class UnirecExampleGenSpec(types.ComponentSpec):
         # Content hash of the source files, so that changed data is not served
         # from the cache of an earlier run.
         "input_fingerprint": ExecutionParameter(type=str),
+        # Privacy (data_contract/pseudonyms.py): where the key is read from when the
+        # environment does not give it, and the key's id (never the key); the erasure
+        # list's path and a keyed digest of its content (never the pseudonyms on it).
+        "pseudonym_key_file": ExecutionParameter(type=str),
+        "pseudonym_key_id": ExecutionParameter(type=str),
+        "erased_users_file": ExecutionParameter(type=str),
+        "erased_users_digest": ExecutionParameter(type=str),
     }
     INPUTS = {}
     OUTPUTS = {standard_component_specs.EXAMPLES_KEY:
@@ -37,12 +47,17 @@ class UnirecExampleGen(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, dataset: str, split: str, history_length: int, max_history: int,
-                 input_fingerprint: str = ""):
+                 pseudonym_key_id: str, erased_users_digest: str, input_fingerprint: str = "",
+                 pseudonym_key_file: str = "", erased_users_file: str = ""):
         super().__init__(UnirecExampleGenSpec(
             dataset=dataset,
             split=split,
             history_length=history_length,
             max_history=max_history,
             input_fingerprint=input_fingerprint,
+            pseudonym_key_file=pseudonym_key_file,
+            pseudonym_key_id=pseudonym_key_id,
+            erased_users_file=erased_users_file,
+            erased_users_digest=erased_users_digest,
             examples=types.Channel(type=standard_artifacts.Examples),
         ))

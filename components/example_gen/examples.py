@@ -3,7 +3,7 @@ history, one candidate row per catalogue item, and their tf.Example encoding."""
 import dataclasses
 import numbers
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import tensorflow as tf
 from components.example_gen import external_split
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
+from data_contract.pseudonyms import Pseudonymiser
 from models import features, split_info
 
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
@@ -26,8 +27,14 @@ class Examples:
 
 
 def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
-                   history_length: int = 10, max_history: int = 1000) -> Examples:
+                   history_length: int = 10, max_history: int = 1000,
+                   pseudonymiser: Optional[Pseudonymiser] = None,
+                   erased_users: FrozenSet[str] = frozenset()) -> Examples:
     """Splits the interactions and flattens them with their features into rows.
+
+    With a `pseudonymiser`, every user id (of the dataset and of a split's files)
+    becomes its pseudonym first, and the users whose pseudonyms are in
+    `erased_users` are left out entirely.
 
     In an interaction row, history_item_ids holds the user's previous
     `history_length` train interactions strictly before the row's timestamp,
@@ -35,10 +42,13 @@ def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
     row, the user's last `max_history` train interactions. Eval interactions
     never enter a history.
     """
+    eval_mask = None
     if split.method == "files":
         dataset, eval_mask = external_split.load(dataset, split.train_file, split.test_file)
-        return _build_examples(dataset, split, history_length, max_history, eval_mask)
-    return _build_examples(dataset, split, history_length, max_history)
+    if pseudonymiser is not None:
+        dataset, kept = pseudonymiser.apply(dataset, erased_users)
+        eval_mask = None if eval_mask is None else eval_mask[kept]
+    return _build_examples(dataset, split, history_length, max_history, eval_mask)
 
 
 def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,

@@ -2,7 +2,8 @@
 
 Same inputs (model, model_blessing) plus optional `examples`, same `pushed_model`
 output. It pushes only a blessed model, publishes the version directory atomically,
-writes TF Serving warmup requests from real eval rows into
+writes TF Serving warmup requests (an unknown user asking about catalogue items
+from the `candidates` split: no user's data) into
 `<version>/assets.extra/tf_serving_warmup_requests`, and regenerates
 `<serving_root>/models.config` and `<serving_root>/batching_parameters.txt`. It keeps
 the newest `keep_versions` versions and deletes older ones.

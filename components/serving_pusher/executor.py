@@ -31,15 +31,16 @@ class Executor(pusher_executor.Executor):
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(pushed_model)
             return
-        examples = []
+        # Warmup requests are built from catalogue rows only: no user's data ships.
+        candidates = []
         if input_dict.get(standard_component_specs.EXAMPLES_KEY):
-            examples = warmup_requests.read_examples(
+            candidates = warmup_requests.read_examples(
                 artifact_utils.get_split_uri(input_dict[standard_component_specs.EXAMPLES_KEY],
-                                             features.EVAL_SPLIT),
+                                             features.CANDIDATES_SPLIT),
                 exec_properties["warmup_rows"])
         result = push_lib.push(
             self.GetModelPath(input_dict), exec_properties["serving_root"], exec_properties["model_name"],
-            examples=examples,
+            candidates=candidates,
             warmup_signatures=json.loads(exec_properties["warmup_signatures"]),
             batching=BatchingDefaults(num_batch_threads=exec_properties["num_batch_threads"]),
             keep_versions=exec_properties.get("keep_versions") or push_lib.DEFAULT_KEEP_VERSIONS)

@@ -30,14 +30,15 @@ class PushResult:
     warmup_records: int
 
 
-def add_warmup(model_dir: str, model_name: str, examples: Sequence[tf.train.Example],
+def add_warmup(model_dir: str, model_name: str, candidates: Sequence[tf.train.Example],
                signatures: Sequence[str] = ()) -> int:
-    """Writes the warmup file into `model_dir`, then replays it as the server would.
+    """Writes the warmup file (an unknown user's requests about the `candidates`,
+    catalogue rows) into `model_dir`, then replays it as the server would.
 
     A record that fails makes TF Serving refuse the whole version, so a bad file
     fails the push here instead of the deployment later. Returns the record count.
     """
-    logs = warmup_requests.warmup_logs(model_dir, model_name, examples, signatures)
+    logs = warmup_requests.warmup_logs(model_dir, model_name, candidates, signatures)
     warmup_requests.write_warmup_file(model_dir, logs)
     servable = SavedModelServable(model_name, 0, model_dir)
     try:
@@ -45,13 +46,14 @@ def add_warmup(model_dir: str, model_name: str, examples: Sequence[tf.train.Exam
     except ServingError as exc:
         raise WarmupError(
             f"the warmup requests for {model_name} fail, so TF Serving would refuse to load the version: "
-            f"{exc.message}\nGive the pusher `examples` (real rows) or name the `warmup_signatures` to warm.") from exc
+            f"{exc.message}\nGive the pusher `examples` (their catalogue rows) or name the `warmup_signatures` "
+            "to warm.") from exc
     finally:
         servable.release()
 
 
 def push(model_dir: str, serving_root: str, model_name: str,
-         examples: Sequence[tf.train.Example] = (), warmup_signatures: Sequence[str] = (),
+         candidates: Sequence[tf.train.Example] = (), warmup_signatures: Sequence[str] = (),
          batching: server_configs.BatchingDefaults = server_configs.BatchingDefaults(),
          keep_versions: int = DEFAULT_KEEP_VERSIONS) -> PushResult:
     """Publishes `model_dir` as `<serving_root>/<model_name>/<new version>/`, keeping the newest
@@ -60,7 +62,7 @@ def push(model_dir: str, serving_root: str, model_name: str,
 
     def prepare(staged_dir: str) -> None:
         nonlocal warmup_records
-        warmup_records = add_warmup(staged_dir, model_name, examples, warmup_signatures)
+        warmup_records = add_warmup(staged_dir, model_name, candidates, warmup_signatures)
 
     version, version_dir = publish.publish_version(model_dir, os.path.join(serving_root, model_name), prepare)
     log.info("Published %s version %d at %s with %d warmup requests", model_name, version, version_dir, warmup_records)

@@ -1,10 +1,13 @@
 """TF Serving warmup requests (assets.extra/tf_serving_warmup_requests) for a SavedModel.
 
 One PredictionLog per signature and batch size: the first row alone and all rows
-together. Inputs come from real tf.Examples when given, matched by input name
-(scalar features -> [batch], list features -> [batch, length] padded with ""/0); an
-input no example names gets the serialized examples if it is a [batch] string (a
-signature that parses tf.Examples), else empty strings or zeros.
+together. The rows are synthetic, so that no personal data ships with the model:
+an unknown user (empty id, empty or zero user fields) whose history is a few
+catalogue items, asking about a catalogue item (`unknown_user_examples`). Inputs
+are matched to the rows' features by name (scalar features -> [batch], list
+features -> [batch, length] padded with ""/0); an input no row names gets the
+serialized rows if it is a [batch] string (a signature that parses tf.Examples),
+else empty strings or zeros.
 """
 from __future__ import annotations
 
@@ -17,8 +20,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from models import features
 from serving.servable import read_signature_defs
 from serving.warmup import WARMUP_FILE
+
+# The warmup rows' history lengths cycle through 0..this, so padding is exercised.
+MAX_WARMUP_HISTORY = 3
 
 # Signatures of these methods take serialized Examples through the Classify/Regress APIs.
 _EXAMPLE_METHODS = ("tensorflow/serving/classify", "tensorflow/serving/regress")
@@ -34,6 +41,33 @@ def read_examples(split_dir: str, count: int) -> list[tf.train.Example]:
     compression = "GZIP" if files[0].endswith(".gz") else ""
     records = tf.data.TFRecordDataset(files, compression_type=compression).take(count)
     return [tf.train.Example.FromString(record.numpy()) for record in records]
+
+
+def unknown_user_examples(candidates: Sequence[tf.train.Example],
+                          signature_defs: dict[str, meta_graph_pb2.SignatureDef]) -> list[tf.train.Example]:
+    """One row per catalogue row: its item features, and an unknown user (the empty id,
+    empty or zero values for every user input a signature declares) whose history is
+    other catalogue items. Nothing in them comes from a user of the data."""
+    user_inputs = {alias: info.dtype for signature in signature_defs.values()
+                   for alias, info in signature.inputs.items()
+                   if alias == features.USER_ID or features.is_user_feature(alias)}
+    item_ids = [(_feature_values(candidate, features.ITEM_ID) or [b""])[0] for candidate in candidates]
+    rows = []
+    for index, candidate in enumerate(candidates):
+        row = tf.train.Example()
+        row.CopyFrom(candidate)
+        feature = row.features.feature
+        for alias, dtype in sorted(user_inputs.items()):
+            if dtype == types_pb2.DT_STRING:
+                feature[alias].bytes_list.value[:] = [b""]
+            elif dtype in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_HALF):
+                feature[alias].float_list.value[:] = [0.0]
+            else:
+                feature[alias].int64_list.value[:] = [0]
+        others = [item for item in item_ids if item != item_ids[index]]
+        feature[features.HISTORY_ITEM_IDS].bytes_list.value[:] = others[:index % (MAX_WARMUP_HISTORY + 1)]
+        rows.append(row)
+    return rows
 
 
 def warmed_signatures(signature_defs: dict[str, meta_graph_pb2.SignatureDef],
@@ -108,10 +142,12 @@ def predict_log(model_name: str, signature_name: str, inputs: dict[str, np.ndarr
     return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
-def warmup_logs(model_dir: str, model_name: str, examples: Sequence[tf.train.Example],
+def warmup_logs(model_dir: str, model_name: str, candidates: Sequence[tf.train.Example],
                 signatures: Sequence[str] = ()) -> list[prediction_log_pb2.PredictionLog]:
-    """Requests for each warmed signature: the first example alone, then all of them."""
+    """Requests for each warmed signature, of an unknown user about the `candidates`
+    (catalogue rows): the first alone, then all of them."""
     signature_defs = read_signature_defs(model_dir)
+    examples = unknown_user_examples(candidates, signature_defs)
     batches = [examples[:1], examples] if len(examples) > 1 else [examples]
     return [predict_log(model_name, name, signature_inputs(signature_defs[name], batch))
             for name in warmed_signatures(signature_defs, signatures) for batch in batches]

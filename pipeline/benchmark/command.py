@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 from pipeline import config as config_lib
 from pipeline.benchmark import protocols as protocols_lib
@@ -41,12 +41,26 @@ def external_protocol(split_dir: str) -> protocols_lib.Protocol:
         ("ndcg@10", "recall@10", "precision@10"))
 
 
-def write_top_k(recommendations_path: str, output_path: str, k: int) -> None:
-    """Cuts the evaluator's rankings to the first k items."""
+def write_top_k(recommendations_path: str, output_path: str, k: int,
+                raw_user_ids: Mapping[str, str]) -> None:
+    """Cuts the evaluator's rankings to the first k items, naming each user by the raw id
+    (`raw_user_ids`: pseudonym -> raw id) that the split's files use."""
     with open(recommendations_path) as source, open(output_path, "w") as target:
-        for line in source:
+        for number, line in enumerate(source, start=1):
             user, items = line.rstrip("\n").split(",", 1)
-            target.write(f"{user},{' '.join(items.split()[:k])}\n")
+            if user not in raw_user_ids:
+                raise ValueError(f"{recommendations_path}, line {number}: user {user!r} is the "
+                                 "pseudonym of no user of the dataset under this key")
+            target.write(f"{raw_user_ids[user]},{' '.join(items.split()[:k])}\n")
+
+
+def pseudonym_to_raw(config: config_lib.PipelineConfig) -> Dict[str, str]:
+    """Pseudonym -> raw user id for the config's data, kept in memory only."""
+    from data_contract import pseudonyms
+    from pipeline import privacy_audit
+
+    pseudonymiser = pseudonyms.Pseudonymiser(pseudonyms.resolve_key(config.privacy.key_file))
+    return {pseudonymiser(raw): raw for raw in privacy_audit.raw_user_ids_of(config)}
 
 
 def recs_path(recs_out: str, family: str, families: List[str]) -> str:
@@ -87,7 +101,8 @@ def run_benchmark(config_path: Optional[str], dataset_overrides: Dict,
                 "rmse": summary.ranking_metrics.get("root_mean_squared_error"),
             }
             if recs_out:
-                write_top_k(summary.recommendations_path, recs_path(recs_out, family, families), k)
+                write_top_k(summary.recommendations_path, recs_path(recs_out, family, families), k,
+                            pseudonym_to_raw(config))
     return results
 
 
@@ -106,7 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "(header user_id,item_id,rating,timestamp) instead of "
                                             "the protocols")
     parser.add_argument("--recs-out", help="write each test user's top-k items (training items "
-                                           "excluded) as lines 'user_id,item_1 item_2 ...'")
+                                           "excluded) as lines 'user_id,item_1 item_2 ...', with "
+                                           "the data's raw user ids")
     parser.add_argument("--k", type=int, default=10, help="items per user in --recs-out")
 
 

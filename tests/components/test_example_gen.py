@@ -1,28 +1,57 @@
 """UnirecExampleGen's executor writes an Examples artifact stock components can read."""
+import gzip
 import json
 import os
+
+import pytest
 
 import tensorflow as tf
 from tfx.components.util import examples_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.example_gen import executor
+from data_contract import adapters, pseudonyms
 from models import features, split_info
 
+DATASET = {"name": "synthetic", "num_users": 40, "num_items": 60, "num_interactions": 800,
+           "seed": 1}
+PSEUDONYMISER = pseudonyms.Pseudonymiser(pseudonyms.resolve_key())
 
-def _run(tmp_path, split=None):
+
+def _run(tmp_path, split=None, erased_users_file="", name="examples"):
     examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
+    examples.uri = str(tmp_path / name)
     os.makedirs(examples.uri)
     executor.Executor().Do({}, {"examples": [examples]}, {
-        "dataset": json.dumps({"name": "synthetic", "num_users": 40, "num_items": 60,
-                               "num_interactions": 800, "seed": 1}),
+        "dataset": json.dumps(DATASET),
         "split": json.dumps(split or {"method": "temporal", "eval_fraction": 0.2}),
         "history_length": 5,
         "max_history": 1000,
         "input_fingerprint": "",
+        "pseudonym_key_file": "",
+        "pseudonym_key_id": PSEUDONYMISER.key_id,
+        "erased_users_file": erased_users_file,
+        "erased_users_digest": pseudonyms.erased_digest(PSEUDONYMISER, erased_users_file),
     })
     return examples
+
+
+def _user_ids(examples, split_name):
+    files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split_name}", "*"))
+    return [tf.train.Example.FromString(record.numpy()).features.feature[features.USER_ID]
+            .bytes_list.value[0].decode() for record in
+            tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _all_bytes(folder) -> bytes:
+    """Every file under `folder`, gzip members decompressed."""
+    content = b""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                data = f.read()
+            content += gzip.decompress(data) if name.endswith(".gz") else data
+    return content
 
 
 def _count(pattern):
@@ -57,3 +86,48 @@ def test_records_held_out_items(tmp_path):
         example = tf.train.Example.FromString(record.numpy())
         train_items.add(example.features.feature[features.ITEM_ID].bytes_list.value[0].decode())
     assert train_items.isdisjoint(held_out)
+
+
+def test_user_ids_are_pseudonyms_and_no_raw_id_is_written(tmp_path):
+    examples = _run(tmp_path)
+    raw_ids = adapters.load_dataset(DATASET).users[features.USER_ID].tolist()
+    assert len(raw_ids) == 40 and raw_ids[0].startswith("u")
+    for split_name in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.USERS_SPLIT):
+        user_ids = set(_user_ids(examples, split_name))
+        assert user_ids and all(pseudonyms.is_pseudonym(u) for u in user_ids), split_name
+    assert set(_user_ids(examples, features.USERS_SPLIT)) == {PSEUDONYMISER(u) for u in raw_ids}
+    written = _all_bytes(examples.uri)
+    assert not [u for u in raw_ids if u.encode() in written]
+
+
+def test_a_forgotten_user_is_left_out_and_their_pseudonym_written_nowhere(tmp_path):
+    erased_file = tmp_path / "erased.txt"
+    forgotten, added = pseudonyms.forget(PSEUDONYMISER, "u0007", str(erased_file))
+    assert added and pseudonyms.forget(PSEUDONYMISER, "u0007", str(erased_file)) == (forgotten, False)
+    before = _run(tmp_path, name="before")
+    after = _run(tmp_path, erased_users_file=str(erased_file), name="after")
+    assert forgotten in set(_user_ids(before, features.TRAIN_SPLIT))
+    for split_name in (features.TRAIN_SPLIT, features.EVAL_SPLIT, features.USERS_SPLIT):
+        assert forgotten not in set(_user_ids(after, split_name)), split_name
+    assert forgotten.encode() not in _all_bytes(after.uri)
+    assert len(_user_ids(after, features.USERS_SPLIT)) == 39
+    removed = len(_user_ids(before, features.TRAIN_SPLIT)) - len(_user_ids(after, features.TRAIN_SPLIT))
+    assert removed > 0
+
+
+def test_a_different_key_or_a_changed_erasure_list_is_refused(tmp_path, monkeypatch):
+    erased_file = tmp_path / "erased.txt"
+    erased_file.write_text("")
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    properties = {"dataset": json.dumps(DATASET), "split": json.dumps({"method": "temporal"}),
+                  "history_length": 5, "max_history": 1000, "input_fingerprint": "",
+                  "pseudonym_key_file": "", "pseudonym_key_id": PSEUDONYMISER.key_id,
+                  "erased_users_file": str(erased_file),
+                  "erased_users_digest": pseudonyms.erased_digest(PSEUDONYMISER, str(erased_file))}
+    pseudonyms.forget(PSEUDONYMISER, "u0001", str(erased_file))
+    with pytest.raises(ValueError, match="erasure list .* changed"):
+        executor.Executor().Do({}, {"examples": [examples]}, properties)
+    monkeypatch.setenv(pseudonyms.KEY_ENV, "another key of enough length")
+    with pytest.raises(ValueError, match="not the one the pipeline was built with"):
+        executor.Executor().Do({}, {"examples": [examples]}, properties)

@@ -74,19 +74,34 @@ def export(path: Path, padding_rows: int = 0) -> Path:
     return path
 
 
-def write_eval_examples(examples_uri: Path, count: int = 12) -> None:
-    split_dir = examples_uri / "Split-eval"
-    split_dir.mkdir(parents=True)
-    with tf.io.TFRecordWriter(str(split_dir / "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
-        for row in range(count):
-            history = [item.encode() for item in CATALOGUE[row % 7:row % 7 + row % 4]]
-            example = tf.train.Example(features=tf.train.Features(feature={
-                "user_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"u{row:03d}".encode()])),
-                "item_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[CATALOGUE[row].encode()])),
-                "history_item_ids": tf.train.Feature(bytes_list=tf.train.BytesList(value=history)),
-                "timestamp": tf.train.Feature(int64_list=tf.train.Int64List(value=[1000 + row])),
-            }))
-            writer.write(example.SerializeToString())
+def eval_row(row: int) -> tf.train.Example:
+    """A user's interaction: id, item and history."""
+    history = [CATALOGUE[-1 - (row + k) % 7].encode() for k in range(row % 4)]
+    return tf.train.Example(features=tf.train.Features(feature={
+        "user_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"u{row:03d}".encode()])),
+        "item_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[CATALOGUE[row].encode()])),
+        "history_item_ids": tf.train.Feature(bytes_list=tf.train.BytesList(value=history)),
+        "timestamp": tf.train.Feature(int64_list=tf.train.Int64List(value=[1000 + row])),
+    }))
+
+
+def candidate_row(item: str) -> tf.train.Example:
+    """A catalogue row: an item and its features."""
+    return tf.train.Example(features=tf.train.Features(feature={
+        "item_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+        "item_tags": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"tag"])),
+    }))
+
+
+def write_examples(examples_uri: Path, count: int = 12) -> None:
+    """The eval split (users' rows) and the candidates split (the catalogue), as ExampleGen writes them."""
+    for split, rows in (("eval", [eval_row(row) for row in range(count)]),
+                        ("candidates", [candidate_row(item) for item in CATALOGUE])):
+        split_dir = examples_uri / f"Split-{split}"
+        split_dir.mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(split_dir / "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
+            for example in rows:
+                writer.write(example.SerializeToString())
 
 
 def artifacts(workdir: Path, name: str, model_dir: Path, blessed: bool, examples_dir: Path | None) -> dict:
@@ -103,7 +118,7 @@ def artifacts(workdir: Path, name: str, model_dir: Path, blessed: bool, examples
     if examples_dir is not None:
         examples_artifact = standard_artifacts.Examples()
         examples_artifact.uri = str(examples_dir)
-        examples_artifact.split_names = artifact_utils.encode_split_names(["eval"])
+        examples_artifact.split_names = artifact_utils.encode_split_names(["eval", "candidates"])
         inputs["examples"] = [examples_artifact]
     return {"inputs": inputs, "outputs": {"pushed_model": [pushed]}, "pushed": pushed}
 
@@ -115,9 +130,9 @@ def exec_properties(serving_root: Path, model_name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
-    """Two Trainer-style model artifacts (Format-Serving) and an Examples artifact with an eval split."""
+    """Two Trainer-style model artifacts (Format-Serving) and an Examples artifact with eval and candidates."""
     root = tmp_path_factory.mktemp("trained")
-    write_eval_examples(root / "examples")
+    write_examples(root / "examples")
     return {
         "retrieval": export(root / "retrieval-model" / "Format-Serving"),
         "ranking": export(root / "ranking-model" / "Format-Serving"),
@@ -157,26 +172,56 @@ def test_not_blessed_pushes_nothing(tmp_path, trained):
     assert not serving_root.exists()
 
 
-def test_warmup_file_holds_prediction_logs_from_eval_rows_and_the_server_replays_it(pushed):
-    version_dir = pushed["artifacts"]["retrieval"].get_string_custom_property("pushed_destination")
-    logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+def warmup_logs(pushed, name: str) -> list[prediction_log_pb2.PredictionLog]:
+    version_dir = pushed["artifacts"][name].get_string_custom_property("pushed_destination")
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
             for record in tf.data.TFRecordDataset(os.path.join(version_dir, WARMUP_FILE))]
+
+
+def test_warmup_file_holds_an_unknown_users_requests_about_catalogue_items_and_the_server_replays_it(pushed):
+    logs = warmup_logs(pushed, "retrieval")
     signatures = [log.predict_log.request.model_spec.signature_name for log in logs]
     assert signatures == ["retrieve", "retrieve", "score", "score", "score_examples", "score_examples",
                           "serving_default", "serving_default"]
-    batch = logs[1].predict_log.request.inputs
-    assert tf.make_ndarray(batch["user_id"]).tolist() == [b"u000", b"u001", b"u002", b"u003"]
+    batch = logs[3].predict_log.request.inputs
+    assert tf.make_ndarray(batch["user_id"]).tolist() == [b"", b"", b"", b""]
+    assert tf.make_ndarray(batch["item_id"]).tolist() == [item.encode() for item in CATALOGUE[:4]]
     history = tf.make_ndarray(batch["history_item_ids"])
-    assert history.shape == (4, 3) and history[3].tolist() == [b"i03", b"i04", b"i05"]
-    assert history[0].tolist() == [b"", b"", b""]
+    assert history.shape == (4, 3) and history[0].tolist() == [b"", b"", b""]
+    assert history[3].tolist() == [b"i00", b"i01", b"i02"]  # other catalogue items
     examples = tf.make_ndarray(logs[5].predict_log.request.inputs["examples"])
-    assert [tf.train.Example.FromString(e).features.feature["user_id"].bytes_list.value[0] for e in examples] == \
-        [b"u000", b"u001", b"u002", b"u003"]
+    parsed = [tf.train.Example.FromString(e).features.feature for e in examples]
+    assert [f["user_id"].bytes_list.value[0] for f in parsed] == [b""] * 4
+    assert [f["item_tags"].bytes_list.value[:] for f in parsed] == [[b"tag"]] * 4  # the item's features
+    version_dir = pushed["artifacts"]["retrieval"].get_string_custom_property("pushed_destination")
     assert run_warmup(SavedModelServable("retrieval", 1, version_dir)) == 8
 
 
+def test_warmup_files_hold_no_user_id_or_history_from_the_data(pushed, trained):
+    eval_rows = [eval_row(row).features.feature for row in range(12)]
+    user_ids = {f["user_id"].bytes_list.value[0] for f in eval_rows}
+    histories = {tuple(f["history_item_ids"].bytes_list.value) for f in eval_rows} - {()}
+    for name in ("retrieval", "ranking"):
+        logs = warmup_logs(pushed, name)
+        for log in logs:
+            inputs = log.predict_log.request.inputs
+            rows = ([tf.train.Example.FromString(e).features.feature for e in tf.make_ndarray(inputs["examples"])]
+                    if "examples" in inputs else [])
+            sent_ids = (set(tf.make_ndarray(inputs["user_id"]).ravel()) if "user_id" in inputs else set()) | {
+                f["user_id"].bytes_list.value[0] for f in rows}
+            assert sent_ids == {b""}, name
+            sent_histories = ([tuple(h for h in row if h) for row in tf.make_ndarray(inputs["history_item_ids"])]
+                              if "history_item_ids" in inputs else [])
+            sent_histories += [tuple(f["history_item_ids"].bytes_list.value) for f in rows]
+            assert not histories & set(sent_histories), name
+        version_dir = pushed["artifacts"][name].get_string_custom_property("pushed_destination")
+        with open(os.path.join(version_dir, WARMUP_FILE), "rb") as f:
+            content = f.read()
+        assert not [user for user in user_ids if user in content], name
+
+
 def test_a_version_whose_warmup_fails_is_never_published(tmp_path, trained):
-    """Without examples, score_examples gets an empty tf.Example and fails, as it would in TF Serving."""
+    """Without catalogue rows, score_examples gets an empty tf.Example and fails, as it would in TF Serving."""
     serving_root = tmp_path / "serving"
     with pytest.raises(WarmupError, match="(?s)TF Serving would refuse to load the version: .*item_id"):
         push(str(trained["retrieval"]), str(serving_root), "retrieval")

@@ -332,3 +332,17 @@ def test_adapters_rejects_unknown_names_and_options():
 def test_dataset_is_frozen(small_synthetic):
     with pytest.raises(dataclasses.FrozenInstanceError):
         small_synthetic.name = "other"
+
+
+@pytest.mark.parametrize("file_name, line, replacement", [
+    ("ratings.csv", 6, b"mallory,B001,5,1600000300"),   # a user the users file does not list
+    ("customers.csv", 3, b"alice,retired,"),            # a user listed twice
+])
+def test_a_bad_rows_error_locates_a_user_id_without_repeating_it(tmp_path, file_name, line, replacement):
+    _write_copy(tmp_path, file_name, line, replacement)
+    with pytest.raises(DataError) as raised:
+        csv_files.load_csv(CSV_SPEC, base_dir=str(tmp_path))
+    assert (raised.value.file, raised.value.line, raised.value.field) == (file_name, line, "uid")
+    message = str(raised.value)
+    assert "a user id (not shown; see that line)" in message
+    assert replacement.split(b",")[0].decode() not in message

@@ -3,9 +3,10 @@ import glob
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from pipeline import cli, run_summary
+from pipeline import cli, privacy_audit, run_summary
 
 
 def test_model_is_blessed_pushed_and_level_with_the_strongest_baseline(finished_run):
@@ -38,6 +39,17 @@ def test_pushed_model_answers_known_and_unknown_users(finished_run):
     assert all(i.startswith(b"i") for i in item_ids.ravel())
     assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
     assert len(set(item_ids[0])) == 100
+
+
+@pytest.mark.parametrize("which", ["finished_run", "hybrid_run"])
+def test_no_raw_user_id_in_anything_the_run_wrote(request, which):
+    """Examples, statistics, vocabularies, models, warmups, reports and ML Metadata."""
+    config = request.getfixturevalue(which)
+    report = privacy_audit.run_audit(config)
+    assert report.clean, report.summary()
+    assert report.searchable_ids > 100 and report.structured_only_ids == 0
+    assert {"examples", "statistics", "vocabularies", "recommendations"} <= set(report.structured_values)
+    assert any(path.endswith(".db") for path in glob.glob(os.path.join(config.output_dir, "**"), recursive=True))
 
 
 def test_no_wheel_of_our_code_is_built(finished_run):

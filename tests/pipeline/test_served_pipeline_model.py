@@ -1,10 +1,12 @@
 """The model the pipeline trained and pushed, served from its models.config and queried over the wire.
 
 The query's inputs come from the signature the pushed model declares and the values from
-its own warmup requests (real eval rows), so the test follows the model's inputs as they change.
+its own warmup requests (an unknown user's), so the test follows the model's inputs as they
+change; the user is one of the data's, named by the raw id the client hashes.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -15,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from components.serving_pusher import publish
+from data_contract import adapters, pseudonyms
 from components.serving_pusher.server_configs import MODELS_CONFIG_FILE
 from models import features
 from serving import query_cli
@@ -58,27 +61,33 @@ def _text(value) -> str:
 
 
 @pytest.fixture(scope="module")
-def user(pushed) -> UserQuery:
-    """A user from the warmup rows: id, history and every other input the signature takes."""
+def user(run, pushed) -> UserQuery:
+    """A user of the data (raw id), with a history and every other input the signature takes
+    from the warmup rows."""
+    raw_user_id = adapters.load_dataset(run.dataset).users[features.USER_ID].iloc[1]
     input_names = set(pushed["signature"].structured_input_signature[1])
     for request in warmup_requests(pushed["version_dir"]):
         if request.model_spec.signature_name != RETRIEVE_SIGNATURE:
             continue
-        rows = {name: tf.make_ndarray(proto)[0] for name, proto in request.inputs.items()}
-        history = [_text(item) for item in np.ravel(rows.get(features.HISTORY_ITEM_IDS, [])) if _text(item)]
-        if len(history) >= 2:
-            others = {name: (value.item() if isinstance(value, np.generic) else _text(value))
-                      for name, value in rows.items()
-                      if name not in (features.USER_ID, features.HISTORY_ITEM_IDS) and name in input_names}
-            return UserQuery(_text(rows.get(features.USER_ID, b"")), history, others)
+        batch = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        for row in range(len(next(iter(batch.values())))):
+            rows = {name: values[row] for name, values in batch.items()}
+            history = [_text(item) for item in np.ravel(rows.get(features.HISTORY_ITEM_IDS, [])) if _text(item)]
+            if len(history) >= 2:
+                others = {name: (value.item() if isinstance(value, np.generic) else _text(value))
+                          for name, value in rows.items()
+                          if name not in (features.USER_ID, features.HISTORY_ITEM_IDS) and name in input_names}
+                return UserQuery(raw_user_id, history, others)
     pytest.fail("no warmup request with a history of two items or more")
 
 
 def in_process(pushed, query: UserQuery) -> tuple[list[str], np.ndarray]:
-    """The retrieve signature called in this process on exactly what the client sends."""
+    """The retrieve signature called in this process on exactly what the client sends:
+    the user's pseudonym."""
     signature = pushed["signature"]
     specs = signature.structured_input_signature[1]
-    inputs = build_inputs(sorted(specs), query)
+    pseudonym = pseudonyms.Pseudonymiser(pseudonyms.resolve_key())(query.user_id)
+    inputs = build_inputs(sorted(specs), dataclasses.replace(query, user_id=pseudonym))
     outputs = signature(**{name: tf.constant(value, dtype=specs[name].dtype) for name, value in inputs.items()})
     return [_text(item) for item in outputs["item_ids"].numpy()[0]], outputs["scores"].numpy()[0]
 

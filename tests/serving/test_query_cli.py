@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from components.serving_pusher.push import push
 from components.serving_pusher.server_configs import MODELS_CONFIG_FILE
+from data_contract import pseudonyms
 from serving import query_cli
 from serving.client import RestClient
 from serving.recommend import UserQuery, recommend
@@ -178,3 +179,19 @@ def test_recommend_explains_each_item_by_its_top_history_items(capsys, server, p
         assert explanation["parts"]["item_id"] == pytest.approx(terms.sum() / total, rel=1e-4)
     table = query_cli.format_table({**result, "item_ids": result["item_ids"][:1]})
     assert "because you liked" in table or "not from your history" in table
+
+
+def test_the_user_id_is_sent_as_its_pseudonym_unless_it_is_one(capsys, server):
+    pseudonym = pseudonyms.Pseudonymiser(pseudonyms.resolve_key())("u001")
+    hashed = query(capsys, server, "retrieve", "u001", "--k", "10")
+    as_is = query(capsys, server, "retrieve", pseudonym, "--pseudonym", "--k", "10")
+    raw = query(capsys, server, "retrieve", "u001", "--pseudonym", "--k", "10")
+    assert hashed["item_ids"] == as_is["item_ids"] != raw["item_ids"]
+
+
+def test_no_pseudonym_key_is_a_clear_error_and_none_is_made_up(capsys, server, tmp_path, monkeypatch):
+    monkeypatch.delenv(pseudonyms.KEY_ENV)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert query_cli.main(["retrieve", "u001", "--port", str(server.rest_port)]) == 1
+    assert f"no pseudonym key: set {pseudonyms.KEY_ENV}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
