@@ -4,6 +4,7 @@ Each check that needs no network (credentials, project, the kfp SDK) runs before
 pipeline is compiled, and fails with a SubmitError whose message says what is
 missing and how to provide it.
 """
+import logging
 import os
 from typing import Optional
 
@@ -21,6 +22,8 @@ def google_credentials(project: Optional[str]):
     import google.auth
     from google.auth import exceptions
 
+    # Each source it tries and misses is logged as a warning; the error below says it all.
+    logging.getLogger("google.auth._default").setLevel(logging.ERROR)
     try:
         credentials, default_project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
     except exceptions.DefaultCredentialsError:
@@ -64,10 +67,10 @@ def kfp_client_class():
     """kfp.Client, or SubmitError when the kfp SDK is absent (it is not in requirements.txt:
     kfp 2.5.0, the newest on protobuf 3, needs urllib3 < 2)."""
     try:
-        import kfp
+        from kfp import Client  # kfp-pipeline-spec alone installs a bare `kfp` namespace
     except ImportError:
         raise SubmitError("the kfp SDK is not installed") from None
-    return kfp.Client
+    return Client
 
 
 def submit_kubeflow(spec_file: str, host: Optional[str], run_name: str) -> str:
