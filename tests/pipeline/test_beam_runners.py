@@ -83,7 +83,8 @@ class BeamWorkerWatcher:
                     continue
                 try:
                     with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        if b"apache_beam.runners.worker.sdk_worker_main" not in f.read():
+                        # The Python process itself, not the shell that started it.
+                        if b"apache_beam.runners.worker.sdk_worker_main" not in f.read().split(b"\0"):
                             continue
                     if not _descends_from(int(pid), me):
                         continue
@@ -138,7 +139,7 @@ def test_multiprocess_preset_runs_the_beam_components_in_worker_processes(tmp_pa
     for node in ("StatisticsGen", "Transform"):
         ran = [pids for executor, pids in workers.items()
                if executor.endswith(f"-{BEAM_EXECUTORS[node]}-executor-executor")]
-        assert ran and len(ran[0]) == 2, (node, dict(workers))
+        assert ran and len(ran[0]) >= 2, (node, dict(workers))
 
     statistics = os.path.join(config.pipeline_root, "StatisticsGen", "statistics")
     assert any("FeatureStats.pb" in files for _, _, files in os.walk(statistics))
