@@ -3,8 +3,8 @@ mode (pipeline/configs/multiprocess.yaml) runs them in worker processes."""
 import collections
 import json
 import os
-import tempfile
 import re
+import tempfile
 import threading
 
 from tfx import v1 as tfx
@@ -14,7 +14,7 @@ from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from pipeline import config as config_lib, pipeline as pipeline_lib
 
-CONFIGS = os.path.join(os.path.dirname(config_lib.DEFAULT_CONFIG_PATH))
+CONFIGS = os.path.dirname(config_lib.DEFAULT_CONFIG_PATH)
 MULTIPROCESS_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 # The executors of our Beam components, as TFX labels their Beam jobs.
 BEAM_EXECUTORS = {"StatisticsGen": "statistics_gen", "Transform": "transform",
@@ -46,7 +46,7 @@ def test_beam_args_reach_every_beam_component(tmp_path):
     assert beam_args_by_node(config) == {node: MULTIPROCESS_ARGS for node in BEAM_EXECUTORS}
 
 
-def test_vertex_preset_sends_the_beam_components_to_dataflow(tmp_path):
+def test_vertex_preset_sends_the_beam_components_to_dataflow():
     config = config_lib.load_config(os.path.join(CONFIGS, "vertex.yaml"))
     assert config.output_dir == "gs://BUCKET/unirec"
     assert config.pipeline_root == "gs://BUCKET/unirec/pipeline_root/unirec"
