@@ -48,6 +48,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"unirec: {e}", file=sys.stderr)
         return 2
+    if args.engine != "local":
+        return submit(args, config)
+    from pipeline import config as config_lib
+
+    if config_lib.is_uri(config.output_dir):
+        print(f"unirec: output_dir {config.output_dir!r} is a bucket; a local run keeps ML Metadata "
+              "in SQLite under output_dir: give a local output_dir, or submit the run with "
+              "--engine vertex|kubeflow", file=sys.stderr)
+        return 2
 
     from pipeline import progress, run_lock, run_summary
 
@@ -110,13 +119,87 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config value, e.g. --set retrieval.epochs=3")
 
 
+def submit(args: argparse.Namespace, config) -> int:
+    """`unirec run --engine vertex|kubeflow`: compiles the pipeline and submits it."""
+    from pipeline import config as config_lib, remote_submit
+
+    image = args.image or os.environ.get("UNIREC_IMAGE")
+    if not image:
+        print("unirec: no pipeline image: pass --image or set UNIREC_IMAGE (an image with this "
+              "package installed, see deploy/README.md)", file=sys.stderr)
+        return 2
+    if not config_lib.is_uri(config.output_dir):
+        print(f"unirec: output_dir {config.output_dir!r} is a local path; --engine {args.engine} "
+              "needs a bucket the cluster can write (gs://BUCKET/unirec, see "
+              "pipeline/configs/vertex.yaml)", file=sys.stderr)
+        return 2
+    job_file = args.job_file or f"{config.pipeline_name}_pipeline.json"
+    try:
+        if args.engine == "vertex":
+            return _submit_vertex(args, config, image, job_file)
+        return _submit_kubeflow(args, config, image, job_file)
+    except ValueError as e:  # the compiler refused the pipeline
+        print(f"unirec: {e}", file=sys.stderr)
+        return 2
+    except remote_submit.SubmitError as e:
+        print(f"unirec: {e}", file=sys.stderr)
+        return 4
+
+
+def _submit_vertex(args: argparse.Namespace, config, image: str, job_file: str) -> int:
+    from pipeline import kubeflow_v2_runner, remote_submit
+
+    # Credentials first: without them nothing is compiled.
+    credentials, project = remote_submit.google_credentials(args.project)
+    region = args.region or os.environ.get("GOOGLE_CLOUD_REGION") or remote_submit.DEFAULT_REGION
+    kubeflow_v2_runner.compile_pipeline(config, image, job_file)
+    name = remote_submit.submit_vertex(job_file, project, region, credentials,
+                                       args.service_account)
+    print(f"Submitted {job_file} to Vertex AI Pipelines: {name}")
+    return 0
+
+
+def _submit_kubeflow(args: argparse.Namespace, config, image: str, job_file: str) -> int:
+    from pipeline import kubeflow_v2_runner, remote_submit
+
+    kubeflow_v2_runner.compile_pipeline(config, image, job_file)
+    spec_file = kubeflow_v2_runner.write_pipeline_spec(
+        job_file, os.path.splitext(job_file)[0] + "_spec.json")
+    try:
+        remote_submit.kfp_client_class()
+    except remote_submit.SubmitError as e:
+        raise remote_submit.SubmitError(
+            f"compiled {spec_file} but did not submit it: {e}; "
+            + remote_submit.upload_instructions(spec_file, config.pipeline_name)) from None
+    run_id = remote_submit.submit_kubeflow(spec_file, args.kfp_host, config.pipeline_name)
+    print(f"Submitted {spec_file} to Kubeflow Pipelines: run {run_id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unirec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run_parser = commands.add_parser("run", help="run the TFX pipeline locally")
+    run_parser = commands.add_parser(
+        "run", help="run the TFX pipeline here, or compile it and submit it to Vertex AI "
+                    "Pipelines or Kubeflow Pipelines")
     _add_config_arguments(run_parser)
     run_parser.add_argument("--no-cache", action="store_true", help="rerun every component")
+    remote = run_parser.add_argument_group(
+        "remote engines", "--engine vertex|kubeflow compiles the pipeline and submits it")
+    remote.add_argument("--engine", choices=("local", "vertex", "kubeflow"), default="local",
+                        help="local (default): LocalDagRunner in this process")
+    remote.add_argument("--image", help="the container image with this package installed "
+                                        "(default: $UNIREC_IMAGE)")
+    remote.add_argument("--job-file", help="where the compiled pipeline goes "
+                                           "(default: PIPELINE_NAME_pipeline.json here)")
+    remote.add_argument("--project", help="Vertex: Google Cloud project (default: "
+                                          "$GOOGLE_CLOUD_PROJECT, then the credentials' project)")
+    remote.add_argument("--region", help="Vertex: region (default: $GOOGLE_CLOUD_REGION, "
+                                         "then us-central1)")
+    remote.add_argument("--service-account", help="Vertex: the service account the run uses")
+    remote.add_argument("--kfp-host", help="Kubeflow: the Pipelines API endpoint (default: "
+                                           "$KF_PIPELINES_ENDPOINT, then the in-cluster service)")
     run_parser.set_defaults(handler=run)
 
     forget_parser = commands.add_parser(

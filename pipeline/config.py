@@ -126,6 +126,9 @@ class PipelineConfig:
         default_factory=lambda: RankingSettings(enabled=False))
     privacy: PrivacySettings = dataclasses.field(default_factory=PrivacySettings)
     enable_cache: bool = True
+    # Passed to every Beam component (StatisticsGen, Transform, the ranking Evaluator);
+    # empty runs Beam in-process. Presets: configs/multiprocess.yaml (local worker
+    # processes), configs/vertex.yaml (Dataflow); Flink and Spark in the README.
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -279,7 +282,8 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
     if any(k == "privacy" or k.startswith("privacy.") for k in overrides or {}):
         raw["privacy"] = _resolve_privacy_paths(raw["privacy"], os.getcwd())
     config = _build(PipelineConfig, raw, os.path.basename(path))
-    config.output_dir = os.path.abspath(config.output_dir)
+    if not is_uri(config.output_dir):  # a gs:// bucket path stays as it is
+        config.output_dir = os.path.abspath(config.output_dir)
     # A checkpoint naming a folder beside the config is a path; otherwise a preset name.
     checkpoint = os.path.join(os.path.dirname(os.path.abspath(path)), config.text_encoder.checkpoint)
     if config.text_encoder.checkpoint and os.path.isdir(checkpoint):
@@ -291,6 +295,11 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
             test_file=os.path.abspath(split.test_file))
     check_family_fits_data(config)
     return config
+
+
+def is_uri(path: str) -> bool:
+    """Whether `path` names a filesystem by scheme (gs://, s3://) rather than a local path."""
+    return "://" in path
 
 
 def check_family_fits_data(config: PipelineConfig) -> None:

@@ -13,7 +13,7 @@ from data_contract import pseudonyms
 from data_contract.source_fingerprint import source_fingerprint
 from models import features
 from pipeline import code_fingerprint
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, is_uri
 from pipeline.ranking_branch import create_ranking_components
 from pipeline.retrieval_branch import create_retrieval_components
 
@@ -86,8 +86,9 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
 
 def create_pipeline(config: PipelineConfig,
                     metadata_connection_config=None) -> tfx.dsl.Pipeline:
-    """The pipeline; local runs keep ML Metadata in SQLite under the output directory."""
-    if metadata_connection_config is None:
+    """The pipeline; local runs keep ML Metadata in SQLite under the output directory, and
+    a bucket output_dir (Vertex, Kubeflow) leaves it to the orchestrator."""
+    if metadata_connection_config is None and not is_uri(config.output_dir):
         metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
             config.metadata_path)
     return tfx.dsl.Pipeline(

@@ -1,4 +1,6 @@
-"""The pipeline compiles for Kubeflow/Vertex, and the TFX CLI accepts the local runner file.
+"""The pipeline compiles for Kubeflow/Vertex (checked offline against the PipelineSpec proto
+and the Vertex AI SDK), `unirec run --engine` submits or says why not, and the TFX CLI
+accepts the local runner file.
 
 Neither builds a wheel of our code: Transform and the Trainers run it by module path.
 """
@@ -8,10 +10,138 @@ import subprocess
 import sys
 
 import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import config as config_lib, kubeflow_v2_runner
+from pipeline import cli, config as config_lib, kubeflow_v2_runner, remote_submit
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VERTEX_CONFIG = os.path.join(REPO_ROOT, "pipeline", "configs", "vertex.yaml")
+IMAGE = "us-docker.pkg.dev/project/repo/tfx-unirec:test"
+
+
+@pytest.fixture(scope="module")
+def vertex_job_file(tmp_path_factory):
+    """The Vertex preset with the ranking branch and text, compiled."""
+    config = config_lib.load_config(VERTEX_CONFIG, {"ranking.enabled": True,
+                                                    "retrieval.family": "hybrid"})
+    path = tmp_path_factory.mktemp("vertex") / "unirec.json"
+    return kubeflow_v2_runner.compile_pipeline(config, IMAGE, str(path))
+
+
+def test_vertex_job_parses_as_a_pipeline_spec_with_our_image_and_code(vertex_job_file):
+    with open(vertex_job_file) as f:
+        job = json.load(f)
+    spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec(),
+                                 ignore_unknown_fields=False)
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://BUCKET/unirec/pipeline_root/unirec"
+    tasks = spec.root.dag.tasks
+    assert {"UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+            "AnomaliesGate", "Transform", "TextEncoder", "Trainer", "RetrievalEvaluator",
+            "ServingPusher", "RankingTrainer", "RankingEvaluator", "RankingPusher"} <= set(tasks)
+    for name, task in tasks.items():
+        executor = spec.components[task.component_ref.name].executor_label
+        deployment = spec.deployment_spec.fields["executors"].struct_value.fields[executor]
+        if "container" in deployment.struct_value.fields:  # the resolver is no container
+            assert deployment.struct_value.fields["container"].struct_value.fields[
+                "image"].string_value == IMAGE, name
+
+    def parameter(task, name):
+        return tasks[task].inputs.parameters[name].runtime_value.constant_value.string_value
+
+    assert parameter("Transform", "preprocessing_fn") == "models.transform.preprocessing.preprocessing_fn"
+    assert parameter("Trainer", "run_fn") == "models.retrieval.trainer_module.run_fn"
+    assert parameter("RankingTrainer", "run_fn") == "models.ranking.trainer_module.run_fn"
+
+
+def test_vertex_sdk_builds_the_job_offline(vertex_job_file):
+    job = remote_submit.vertex_job(vertex_job_file, "test-project", "europe-west4",
+                                   AnonymousCredentials())
+    assert job.project == "test-project" and job.location == "europe-west4"
+    assert job.job_id.startswith("unirec-")
+    request = job.to_dict()  # what submit() sends
+    assert request["displayName"] == "unirec"
+    assert job.runtime_config.gcs_output_directory == "gs://BUCKET/unirec/pipeline_root/unirec"
+    assert set(job.pipeline_spec["root"]["dag"]["tasks"]) >= {"Transform", "Trainer"}
+
+
+def test_a_job_with_an_unknown_field_is_refused(vertex_job_file, tmp_path):
+    with open(vertex_job_file) as f:
+        job = json.load(f)
+    job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["cachingOption"] = {}
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(job))
+    with pytest.raises(ValueError, match="not a valid Kubeflow PipelineJob.*cachingOption"):
+        kubeflow_v2_runner.read_job(str(broken))
+
+
+def test_kubeflow_spec_carries_its_pipeline_root(vertex_job_file, tmp_path):
+    path = kubeflow_v2_runner.write_pipeline_spec(vertex_job_file, str(tmp_path / "spec.json"))
+    with open(path) as f:
+        spec = json_format.ParseDict(json.load(f), pipeline_spec_pb2.PipelineSpec())
+    assert spec.default_pipeline_root == "gs://BUCKET/unirec/pipeline_root/unirec"
+
+
+def _offline_env(tmp_path):
+    """No credentials anywhere google.auth looks, and no metadata-server probe."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT",
+                           "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")}
+    env.update(NO_GCE_CHECK="true", GCE_METADATA_HOST="127.0.0.1:9", GCE_METADATA_IP="127.0.0.1:9",
+               CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), PYTHONPATH=REPO_ROOT)
+    return env
+
+
+def test_vertex_submission_without_credentials_fails_in_one_line(tmp_path):
+    job_file = tmp_path / "job.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", "--engine", "vertex", "--config", VERTEX_CONFIG,
+         "--image", IMAGE, "--job-file", str(job_file)],
+        cwd=tmp_path, env=_offline_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        "unirec: no Google Cloud credentials found: run `gcloud auth application-default login`, "
+        "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file"], result.stderr
+    assert not job_file.exists()  # refused before compiling
+
+
+def _has_kfp_sdk() -> bool:
+    try:
+        remote_submit.kfp_client_class()
+        return True
+    except remote_submit.SubmitError:
+        return False
+
+
+@pytest.mark.skipif(_has_kfp_sdk(), reason="the kfp SDK is installed: this checks the path without it")
+def test_kubeflow_without_kfp_compiles_and_says_how_to_upload(tmp_path, capsys):
+    job_file = tmp_path / "job.json"
+    code = cli.main(["run", "--engine", "kubeflow", "--config", VERTEX_CONFIG, "--image", IMAGE,
+                     "--job-file", str(job_file)])
+    err = capsys.readouterr().err
+    assert code == 4
+    spec_file = tmp_path / "job_spec.json"
+    assert err.splitlines() == [
+        f"unirec: compiled {spec_file} but did not submit it: the kfp SDK is not installed; "
+        f"upload {spec_file} in the Kubeflow Pipelines UI, or from an environment with kfp==2.5.0: "
+        f"kfp --endpoint HOST run create --experiment-name unirec --package-file {spec_file}"]
+    with open(spec_file) as f:
+        json_format.ParseDict(json.load(f), pipeline_spec_pb2.PipelineSpec())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--engine", "vertex", "--config", VERTEX_CONFIG],
+     "unirec: no pipeline image: pass --image or set UNIREC_IMAGE"),
+    (["--engine", "vertex", "--image", IMAGE],
+     "--engine vertex needs a bucket the cluster can write"),
+    (["--config", VERTEX_CONFIG], "a local run keeps ML Metadata in SQLite under output_dir"),
+])
+def test_run_refuses_what_its_engine_cannot_use(flags, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("UNIREC_IMAGE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", *flags]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_kubeflow_v2_json_has_every_component(tmp_path):
