@@ -58,7 +58,11 @@ def test_each_family_builds_from_its_blocks_and_learns(sample, encoder_dir, fami
     kept_order = history["objective"] == ["future"]
     assert [block.name for block in model.query_tower.blocks] == [
         name for name in families.get(family).query_blocks
-        if kept_order or not blocks.get(name).order_aware]
+        if (kept_order or not blocks.get(name).order_aware) and not blocks.get(name).item_item]
+    has_item_item = "item_item" in families.get(family).query_blocks
+    assert (model.item_item is not None) == has_item_item
+    if has_item_item:  # fitted after the towers, its scale chosen on the carve
+        assert history["item_item_scale"][0] in run.hparams.item_item_scales
     assert (run.text_encoder is not None) == families.get(family).uses_text
     losses = history["selection_loss"]  # noisy: each step draws what is held out
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
@@ -190,8 +194,10 @@ def exported_cf_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("cf")
     dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=9)
     random_sample = write_training_sample(root, dataset, SplitConfig(method="random"), 5)
-    run, model, _ = _train(random_sample, None, family="cf", epochs=6)
+    # The item-item term always on, so that the tests below cover it.
+    run, model, _ = _train(random_sample, None, family="cf", epochs=6, item_item_scales=[1.0])
     assert [block.name for block in model.query_tower.blocks] == ["history_bag"]
+    assert model.item_item.scale.numpy() == 1.0
     Retrieval().export(model, run, str(root / "exported"))
     return model, run, tf.saved_model.load(str(root / "exported"))
 
@@ -208,11 +214,20 @@ def test_history_contributions_add_up_to_the_score_exactly(exported_cf_model):
     items = list(top["item_ids"].numpy()[0][:5])
     explained = _explain(loaded, history, items)
     np.testing.assert_allclose(explained["scores"][0], top["scores"].numpy()[0][:5], atol=1e-4)
+    # The served scores are the in-memory model's, item-item term included.
+    tft_layer = run.tft_output.transform_features_layer()
+    transformed = tft_layer(export_lib.to_raw_features(
+        {features.HISTORY_ITEM_IDS: tf.constant([history])}, run.raw_feature_spec))
+    in_memory = model.scores(transformed).numpy()[0]
+    vocabulary = run.tft_output.vocabulary_by_name("item_id")
+    np.testing.assert_allclose(top["scores"].numpy()[0][:5],
+                               [in_memory[vocabulary.index(item)] for item in items], atol=1e-4)
+    item_item_terms = model.item_item(transformed).numpy()[0]
+    assert np.abs(item_item_terms).max() > 0
     terms = explained["history_contributions"][0]
     assert terms.shape == (5, len(history)) and np.all(terms[:, -1] == 0)  # padding
     # What is not attributed to history items is the item's bias and the query offset.
     vectors, bias = model.item_vectors()
-    vocabulary = run.tft_output.vocabulary_by_name("item_id")
     rows = [vocabulary.index(item) for item in items]
     expected = (tf.gather(vectors, rows).numpy() @ model.query_tower.offset.numpy()
                 + tf.gather(bias, rows).numpy())
@@ -221,7 +236,7 @@ def test_history_contributions_add_up_to_the_score_exactly(exported_cf_model):
                                explained["scores"][0], atol=1e-4)
     np.testing.assert_allclose(explained["item_part_contributions"][0].sum(axis=1),
                                terms.sum(axis=1), atol=1e-4)
-    assert [p.decode() for p in explained["item_parts"][0]] == ["item_id"]
+    assert [p.decode() for p in explained["item_parts"][0]] == ["item_id", "item_item"]
 
 
 def test_removing_the_top_contributor_lowers_the_score(exported_cf_model):
