@@ -1,15 +1,18 @@
 """The retrieval model's families on a small synthetic sample: training, selection, export, cold start."""
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from components.example_gen.split_config import SplitConfig
 from data_contract import csv_files, synthetic
-from models import blocks, export_lib, families, features, text_encoder, trainer_lib
-from models.retrieval import data, export, selection
+from models import blocks, export_lib, families, features, layers, text_encoder, trainer_lib
+from models.baselines.ease import ease_weights
+from models.retrieval import data, export, item_item, selection
 from models.retrieval.hparams import RetrievalHparams
 from models.retrieval.trainer_module import Retrieval
 from training_sample import CSV_DIR, write_training_sample
@@ -261,3 +264,28 @@ def test_content_evidence_splits_by_the_items_parts(exported_hybrid_model):
     np.testing.assert_allclose(
         explained["item_part_contributions"].numpy().sum(axis=2),
         explained["history_contributions"].numpy().sum(axis=2), atol=1e-4)
+
+
+def test_the_item_item_block_holds_ease_weights_and_scores_with_them():
+    layer = layers.ItemItem(features.HISTORY_ITEM_IDS, vocab_size=4)  # 3 items and the OOV one
+    history = tf.SparseTensor([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1], [3, 0]],
+                              tf.constant([0, 1, 1, 2, 0, 2, 0], tf.int64), [4, 2])
+    item_item.fit_weights(layer, [{features.HISTORY_ITEM_IDS: history}], l2=1.0)
+    chosen = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 0], [1, 0, 0, 0]], np.float32)
+    weights = layer.matrix.numpy()
+    np.testing.assert_allclose(weights, ease_weights(sp.csr_matrix(chosen), 1.0), atol=1e-6)
+    assert np.all(np.diag(weights) == 0) and not weights[3].any() and not weights[:, 3].any()
+    assert np.abs(weights).max() > 0
+    layer.scale.assign(2.0)
+    np.testing.assert_allclose(layer({features.HISTORY_ITEM_IDS: history}).numpy(),
+                               2.0 * chosen @ weights, atol=1e-6)
+    np.testing.assert_allclose(layer.item_columns(tf.constant([1], tf.int64)).numpy()[0],
+                               2.0 * weights[:, 1], atol=1e-6)
+
+
+def test_the_item_item_block_is_left_out_above_its_size_limit(caplog):
+    names = ["history_bag", "item_item", "item_id", "item_bias"]
+    assert item_item.within_size(names, 5000, 5000) == names
+    with caplog.at_level(logging.WARNING):
+        assert item_item.within_size(names, 5001, 5000) == ["history_bag", "item_id", "item_bias"]
+    assert "exceed item_item_max_items 5000" in caplog.text
