@@ -138,7 +138,8 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
                     "best_epoch": [scorer.best_epoch], "objective": [recipe.objective]})
     logging.info("retrieval: chose %s, best %s %.4f after %d epochs", recipe, selection.METRIC,
                  scorer.best_score, scorer.best_epoch)
-    if model.item_item is not None:
+    # An untrained model (no epoch ran) stays untrained: no item-item term either.
+    if model.item_item is not None and scorer.best_epoch > 0:
         item_item.fit_weights(model.item_item, fit_part, hparams.item_item_l2)
         scale, scores = item_item.choose_scale(model, validation, hparams.item_item_scales)
         history.update({"item_item_scale": [scale],
