@@ -33,6 +33,13 @@ Each `BlockSpec` in `BLOCKS` provides:
     which has none, cannot use it.
   order_aware: it reads the order of the history, which carries no signal in a
     random split: the retrieval trainer leaves it out there (and logs it).
+  item_item: a QUERY block of the retrieval model that meets the candidate
+    inside the score: its layer gives a term per (user, catalogue item),
+    `[batch, vocabulary]`, added to `query . item + bias`, not a vector of the
+    query tower (layers.ItemItem). The exported model keeps one dot product by
+    extending both sides (towers.query_score_vector). Its size grows with the
+    square of the catalogue: above `retrieval.item_item_max_items` the retrieval
+    trainer leaves it out (and logs it).
 
 Adding a block is one `BlockSpec` below (and its layer in models/layers.py when
 none fits); families and `ranking.blocks` can then name it.
@@ -98,6 +105,7 @@ class BlockSpec:
     score_bias: bool = False
     reads_item_vectors: bool = False
     order_aware: bool = False
+    item_item: bool = False
 
 
 def _is_string(spec) -> bool:
@@ -152,6 +160,11 @@ BLOCKS: Dict[str, BlockSpec] = {spec.name: spec for spec in [
             features.HISTORY_ITEM_IDS, c.sequence_length, c.embedding_dim, c.sequence_heads,
             c.sequence_dropout, name=name),
         reads_item_vectors=True, order_aware=True),
+    BlockSpec(
+        "item_item", QUERY, _just(features.HISTORY_ITEM_IDS),
+        lambda c, name: _layers().ItemItem(
+            features.HISTORY_ITEM_IDS, c.vocab_sizes[features.ITEM_ID], name=name),
+        item_item=True),
     BlockSpec(
         "item_id", CANDIDATE, _just(features.ITEM_ID),
         lambda c, name: _layers().IdEmbedding(

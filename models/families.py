@@ -55,8 +55,8 @@ FAMILIES: Dict[str, Family] = {
     "cf": Family(
         "collaborative filtering: items are id embeddings with a bias; a user is the "
         "sum of their items' vectors, plus a Transformer over the recent ones where "
-        "order matters",
-        query_blocks=("history_bag", "history_sequence"),
+        "order matters, plus an item-item (EASE) term up to item_item_max_items items",
+        query_blocks=("history_bag", "history_sequence", "item_item"),
         candidate_blocks=("item_id", "item_bias")),
     "content": Family(
         "content-based: items from their BERT text embedding and tags; a user is the "

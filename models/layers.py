@@ -223,3 +223,43 @@ class HistorySequence(tf_keras.layers.Layer):
         x = self.attention_norm(x + self.attention(x, x, attention_mask=mask, training=training))
         x = self.output_norm(x + self.feed_forward(x, training=training))
         return self.projection(x[:, 0]) * tf.cast(valid[:, :1], x.dtype)
+
+
+class ItemItem(tf_keras.layers.Layer):
+    """A full-rank item x item term of the retrieval score (the `item_item` block).
+
+    For a user with history items j and a candidate i it adds
+    `sum_j scale * W[j, i]`: `history_counts` (how often each vocabulary item is
+    in the history, `[batch, vocabulary]`) times `item_columns` (`scale * W[:, i]`
+    of each candidate). W has a zero diagonal (an item never predicts itself) and
+    zero rows and columns for the OOV bucket. It is not trained with the towers:
+    models/retrieval/item_item.py sets W to EASE's closed form (Steck, WWW 2019)
+    over the fitted histories and picks `scale` on the validation carve, so the
+    score blends the two models. It holds vocabulary² floats.
+
+    Args:
+      feature: the transformed history (item vocabulary indices, `[batch, None]`).
+      vocab_size: the item vocabulary's size, the OOV bucket included.
+    """
+
+    def __init__(self, feature: str, vocab_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.feature = feature
+        self.vocab_size = vocab_size
+        self.matrix = self.add_weight("matrix", [vocab_size, vocab_size], initializer="zeros",
+                                      trainable=False)
+        self.scale = self.add_weight("scale", [], initializer="zeros", trainable=False)
+
+    def history_counts(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        ids = _as_sparse(inputs[self.feature])
+        positions = tf.stack([ids.indices[:, 0], tf.cast(ids.values, tf.int64)], axis=1)
+        return tf.scatter_nd(positions, tf.ones_like(ids.values, tf.float32),
+                             tf.stack([ids.dense_shape[0], self.vocab_size]))
+
+    def item_columns(self, item_ids: tf.Tensor) -> tf.Tensor:
+        """`[batch, vocabulary]`: `scale * W[:, i]` of each item vocabulary index i."""
+        return self.scale * tf.gather(tf.transpose(self.matrix), tf.reshape(item_ids, [-1]))
+
+    def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """`[batch, vocabulary]`: the term for every vocabulary item (the OOV one last)."""
+        return self.scale * tf.linalg.matmul(self.history_counts(inputs), self.matrix)

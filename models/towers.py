@@ -4,10 +4,12 @@ The item tower sums its vector blocks into one item vector and its score-bias
 blocks into one bias; the query tower sums its blocks (each `[batch, dim]`)
 and a learned offset. The score of an item for a user is `query . item + bias`,
 exported as two `dim + 1` vectors so that TF Serving's dot-product index (and
-any other) ranks with it unchanged. No normalisation: item vectors' norms and
+any other) ranks with it unchanged. An item-item block (blocks.BlockSpec.item_item)
+is no part of either tower; its term joins the same dot product as a third
+part of both vectors (history counts . the item's weight column). No normalisation: item vectors' norms and
 biases carry how likely an item is for anyone.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tf_keras
@@ -84,16 +86,24 @@ def build_towers(block_names: Sequence[str], context: blocks.BlockContext
         [blocks.build(name, context) for name in candidate if blocks.get(name).score_bias],
         name="item_tower")
     query_tower = QueryTower(
-        [blocks.build(name, context) for name in blocks.on_side(block_names, blocks.QUERY)],
+        [blocks.build(name, context) for name in blocks.on_side(block_names, blocks.QUERY)
+         if not blocks.get(name).item_item],
         context.embedding_dim, name="query_tower")
     return query_tower, item_tower
 
 
-def query_score_vector(query: tf.Tensor) -> tf.Tensor:
-    """`[query, 1]`: its dot product with `item_score_vectors` is the model's score."""
-    return tf.concat([query, tf.ones_like(query[:, :1])], axis=1)
+def query_score_vector(query: tf.Tensor, history_counts: Optional[tf.Tensor] = None
+                       ) -> tf.Tensor:
+    """`[query, 1]` (then the item-item block's history counts, when the model has
+    one): its dot product with `item_score_vectors` is the model's score."""
+    parts = [query, tf.ones_like(query[:, :1])]
+    return tf.concat(parts + ([history_counts] if history_counts is not None else []), axis=1)
 
 
-def item_score_vectors(vectors: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
-    """`[item vector, bias]`, the other side of `query_score_vector`."""
-    return tf.concat([vectors, bias[:, tf.newaxis]], axis=1)
+def item_score_vectors(vectors: tf.Tensor, bias: tf.Tensor,
+                       item_item_columns: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """`[item vector, bias]` (then the item-item block's weight column), the other
+    side of `query_score_vector`."""
+    parts = [vectors, bias[:, tf.newaxis]]
+    return tf.concat(parts + ([item_item_columns] if item_item_columns is not None else []),
+                     axis=1)

@@ -6,10 +6,12 @@ the text encoder when the family reads text, and a BruteForce index over the
 whole catalogue (or a ScaNN index, `retrieval.index`: models/retrieval/index.py).
 It takes raw features:
 - `serving_default` / `retrieve`: user features -> top-k `item_ids`, `scores`
-- `query_embedding`: user features -> `embedding` (`[query, 1]`)
+- `query_embedding`: user features -> `embedding` (`[query, 1]`; with the
+  item-item block, then the history's count of each vocabulary item)
 - `candidate_embedding`: item features -> `embedding` (`[item vector, bias]`;
-  a new item is embedded from its text: nothing about it needs to have been
-  seen in training)
+  with the item-item block, then the item's weight column, zeros for an item
+  outside the vocabulary; a new item is embedded from its text: nothing about
+  it needs to have been seen in training)
 - `explain`: user features and `item_ids` `[batch, k]` -> each item's `scores`,
   `history_contributions` `[batch, k, n]` (the exact term each history item adds),
   `item_part_contributions` (the same total by the item's parts: id, text, tags;
@@ -36,11 +38,19 @@ from models.trainer_lib import TrainingRun
 EXPLAINED_ITEM_IDS = "item_ids"
 
 
+def item_score_vectors(item_tower, item_item, transformed_items: Dict[str, tf.Tensor]
+                       ) -> tf.Tensor:
+    """`[item vector, bias]` (then the item-item block's weight column) of these items."""
+    vectors, bias = item_tower(transformed_items)
+    columns = (None if item_item is None
+               else item_item.item_columns(transformed_items[features.ITEM_ID]))
+    return towers.item_score_vectors(vectors, bias, columns)
+
+
 def candidate_embeddings(model, catalogue: Catalogue, tft_layer) -> np.ndarray:
-    """`[item vector, bias]` of every catalogue item, from precomputed text embeddings."""
-    vectors, bias = model.item_tower(export_lib.transformed_items(
-        tft_layer, catalogue.raw_features, catalogue.text_embeddings))
-    return towers.item_score_vectors(vectors, bias).numpy()
+    """The index's vectors of every catalogue item, from precomputed text embeddings."""
+    return item_score_vectors(model.item_tower, model.item_item, export_lib.transformed_items(
+        tft_layer, catalogue.raw_features, catalogue.text_embeddings)).numpy()
 
 
 class RetrievalServingModule(tf.Module):
@@ -52,6 +62,7 @@ class RetrievalServingModule(tf.Module):
         self.tft_layer = run.tft_output.transform_features_layer()
         self.query_tower = model.query_tower
         self.item_tower = model.item_tower
+        self.item_item = model.item_item
         # What the history blocks pool: a variable, so large catalogues stay out
         # of the graph proto.
         self.item_vectors = tf.Variable(model.item_vectors()[0], trainable=False,
@@ -59,12 +70,13 @@ class RetrievalServingModule(tf.Module):
         self.text_encoder = run.text_encoder
         transformed_catalogue = export_lib.transformed_items(
             self.tft_layer, catalogue.raw_features, catalogue.text_embeddings)
-        vectors, bias = model.item_tower(transformed_catalogue)
         hparams = run.hparams
         kind = index_lib.resolve(hparams.index, len(catalogue.item_ids), hparams.scann_min_items)
         logging.info("Retrieval index: %s over %d items", kind, len(catalogue.item_ids))
-        self.index = index_lib.build(kind, hparams.top_k, towers.item_score_vectors(vectors, bias),
-                                     tf.constant(catalogue.item_ids))
+        self.index = index_lib.build(
+            kind, hparams.top_k,
+            item_score_vectors(model.item_tower, model.item_item, transformed_catalogue),
+            tf.constant(catalogue.item_ids))
         self.catalogue_parts = explain_lib.catalogue_parts(
             model, transformed_catalogue, catalogue.item_ids)
         self._has_bag = any(block.name == "history_bag" for block in model.query_tower.blocks)
@@ -73,15 +85,16 @@ class RetrievalServingModule(tf.Module):
     def embed_queries(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))
         query = self.query_tower({**transformed, features.ITEM_VECTORS: self.item_vectors})
-        return towers.query_score_vector(query)
+        history_counts = (None if self.item_item is None
+                          else self.item_item.history_counts(transformed))
+        return towers.query_score_vector(query, history_counts)
 
     def embed_candidates(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))
         if self.text_encoder is not None:
             transformed[features.ITEM_TEXT_EMBEDDING] = self.text_encoder.serve(
                 inputs[features.ITEM_TEXT])["embedding"]
-        vectors, bias = self.item_tower(transformed)
-        return towers.item_score_vectors(vectors, bias)
+        return item_score_vectors(self.item_tower, self.item_item, transformed)
 
     def retrieve(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         scores, item_ids = self.index(self.embed_queries(inputs))

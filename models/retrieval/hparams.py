@@ -6,6 +6,7 @@ temporal one) of MovieLens 100K and the synthetic catalogue, never on a test
 split; the README's "Retrieval quality" section gives the runs.
 """
 import dataclasses
+from typing import List
 
 from models import families
 from models.retrieval import index, objectives
@@ -47,6 +48,15 @@ class RetrievalHparams:
     # over each step's targets plus `sampled_negatives` uniformly drawn items.
     full_softmax_max_items: int = 50_000
     sampled_negatives: int = 8192
+    # The item-item block (models/retrieval/item_item.py): EASE's L2 and the
+    # scales the validation carve chooses from (0 leaves the term out). Its
+    # matrix holds items² floats (1.7K items: 2.9M floats, 11 MB; 10K: 100M,
+    # 400 MB, in training and in the exported model): above
+    # `item_item_max_items` the block is left out, with a log line.
+    item_item_l2: float = 400.0
+    item_item_scales: List[float] = dataclasses.field(
+        default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 4.0, 8.0])
+    item_item_max_items: int = 5000
     top_k: int = 100
     # The exported top-k index (models/retrieval/index.py): "brute_force" (exact;
     # stock TF Serving runs it), "scann" (approximate, needs ScaNN's ops where the
@@ -65,6 +75,9 @@ class RetrievalHparams:
         if self.embedding_dim % self.sequence_heads:
             raise ValueError(f"embedding_dim {self.embedding_dim} must divide by "
                              f"sequence_heads {self.sequence_heads}")
+        if not self.item_item_scales or min(self.item_item_scales) < 0:
+            raise ValueError(f"item_item_scales must be non-negative numbers, got "
+                             f"{self.item_item_scales}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), "
                              f"got {self.validation_fraction}")

@@ -8,7 +8,9 @@ and the loss is the softmax over the whole catalogue of each user's held-out
 items, the user's visible items left out of it (models/retrieval/task.py).
 Catalogues larger than `full_softmax_max_items` are scored against a sample
 instead: the batch's targets plus uniformly drawn items, with the sampling
-probability correction.
+probability correction. An item-item block (layers.ItemItem) adds its term to
+`scores`; it is fitted after the towers (models/retrieval/item_item.py), so
+the loss never reads it.
 """
 from typing import Dict, Optional, Tuple
 
@@ -23,7 +25,8 @@ from models.towers import ItemTower, QueryTower
 
 
 class RetrievalModel(tfrs.Model):
-    """Scores every catalogue item for a user as `query . item_vector + item_bias`.
+    """Scores every catalogue item for a user as `query . item_vector + item_bias`
+    (plus the item-item term when the model has one).
 
     Args:
       query_tower, item_tower: from models.towers.build_towers.
@@ -37,6 +40,7 @@ class RetrievalModel(tfrs.Model):
       sampled_negatives: how many items to draw per step when sampling.
       item_popularity: each vocabulary item's share of training interactions (the
         sampling probability of a batch's targets).
+      item_item: the item-item block's layer (layers.ItemItem), or None.
 
     Example:
 
@@ -54,8 +58,9 @@ class RetrievalModel(tfrs.Model):
                  items: Dict[str, object], objective: str, mask_rate: float = 0.5,
                  future_min: float = 0.05, future_max: float = 0.5, id_dropout: float = 0.0,
                  full_softmax_max_items: int = 50_000, sampled_negatives: int = 8192,
-                 item_popularity: Optional[np.ndarray] = None):
+                 item_popularity: Optional[np.ndarray] = None, item_item=None):
         super().__init__()
+        self.item_item = item_item
         self.query_tower = query_tower
         self.item_tower = item_tower
         self.items = items
@@ -88,7 +93,10 @@ class RetrievalModel(tfrs.Model):
         """`[users, items]`: every vocabulary item's score for each user's history."""
         vectors, bias = self.item_vectors()
         query = self.query(inputs, vectors)
-        return tf.linalg.matmul(query, vectors[:-1], transpose_b=True) + bias[:-1]
+        scores = tf.linalg.matmul(query, vectors[:-1], transpose_b=True) + bias[:-1]
+        if self.item_item is not None:
+            scores += self.item_item(inputs)[:, :-1]
+        return scores
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         history = inputs[features.HISTORY_ITEM_IDS]

@@ -13,7 +13,7 @@ from absl import logging
 
 from models import blocks, families, features, split_info, towers, trainer_lib
 from models import catalogue as catalogue_lib
-from models.retrieval import data, export, objectives, selection
+from models.retrieval import data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
 from models.retrieval.hparams import RetrievalHparams
 from models.transform import preprocessing
@@ -42,6 +42,8 @@ class Retrieval(trainer_lib.ModelType):
             l2=hparams.l2, sequence_length=hparams.sequence_length,
             sequence_heads=hparams.sequence_heads, sequence_dropout=hparams.sequence_dropout)
         query_tower, item_tower = towers.build_towers(run.block_names, context)
+        pairwise = [blocks.build(name, context) for name in run.block_names
+                    if blocks.get(name).item_item]
         return model_lib.RetrievalModel(
             query_tower, item_tower, vocabulary_items(run),
             objective=objectives.resolve(hparams.objective, run.split.order_matters),
@@ -50,7 +52,7 @@ class Retrieval(trainer_lib.ModelType):
             id_dropout=families.get(hparams.family).id_dropout,
             full_softmax_max_items=hparams.full_softmax_max_items,
             sampled_negatives=hparams.sampled_negatives,
-            item_popularity=item_popularity(run))
+            item_popularity=item_popularity(run), item_item=pairwise[0] if pairwise else None)
 
     def fit(self, run: trainer_lib.TrainingRun, log_dir: Optional[str] = None
             ) -> Tuple[model_lib.RetrievalModel, Dict[str, List[float]]]:
@@ -92,14 +94,21 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
                      log_dir: Optional[str] = None
                      ) -> Tuple[model_lib.RetrievalModel, Dict[str, List[float]]]:
     """For each recipe: fits on histories without their validation carve, scoring the
-    carve every few epochs and stopping when it stops improving. Then (hparams.refit)
-    fits the best recipe anew on whole histories for its best number of epochs.
+    carve every few epochs and stopping when it stops improving. The best recipe's
+    item-item block, if any, is then fitted and its scale chosen on the carve
+    (models/retrieval/item_item.py). Then (hparams.refit) fits the best recipe anew
+    on whole histories for its best number of epochs (and the item-item weights on
+    whole histories, at the chosen scale).
 
     Returns:
       (the model, its history: per recipe the selection's losses and validation
       scores, then the refit's losses, the chosen recipe and epochs).
     """
     hparams = run.hparams
+    vocab_size = (run.tft_output.vocabulary_size_by_name(preprocessing.ITEM_ID_VOCAB)
+                  + preprocessing.NUM_OOV_BUCKETS)
+    run = dataclasses.replace(run, block_names=item_item.within_size(
+        run.block_names, vocab_size, hparams.item_item_max_items))
     num_users = run.tft_output.vocabulary_size_by_name(preprocessing.USER_ID_VOCAB)
     batch_size = max(1, min(hparams.batch_size, num_users // hparams.min_steps_per_epoch))
     users = data.users(run)
@@ -129,15 +138,26 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
                     "best_epoch": [scorer.best_epoch], "objective": [recipe.objective]})
     logging.info("retrieval: chose %s, best %s %.4f after %d epochs", recipe, selection.METRIC,
                  scorer.best_score, scorer.best_epoch)
+    # An untrained model (no epoch ran) stays untrained: no item-item term either.
+    if model.item_item is not None and scorer.best_epoch > 0:
+        item_item.fit_weights(model.item_item, fit_part, hparams.item_item_l2)
+        scale, scores = item_item.choose_scale(model, validation, hparams.item_item_scales)
+        history.update({"item_item_scale": [scale],
+                        f"item_item_{selection.METRIC}": [scores[s] for s in sorted(scores)]})
+        logging.info("retrieval: item-item scale %s, %s by scale %s", scale, selection.METRIC,
+                     {s: round(v, 4) for s, v in sorted(scores.items())})
     if not hparams.refit or scorer.best_epoch == 0:
         return model, history
     tf_keras.utils.set_random_seed(hparams.seed)
-    model = model_type.build_model(with_recipe(run, recipe))
+    refitted = model_type.build_model(with_recipe(run, recipe))
     history.update(trainer_lib.compile_and_fit(
-        model, tf_keras.optimizers.Adam(hparams.learning_rate),
+        refitted, tf_keras.optimizers.Adam(hparams.learning_rate),
         data.shuffled(users, batch_size, hparams.seed), scorer.best_epoch,
         log_dir=log_dir and f"{log_dir}/refit"))
-    return model, history
+    if refitted.item_item is not None:
+        item_item.fit_weights(refitted.item_item, users, hparams.item_item_l2)
+        refitted.item_item.scale.assign(model.item_item.scale)
+    return refitted, history
 
 
 def vocabulary_items(run: trainer_lib.TrainingRun) -> Dict[str, object]:

