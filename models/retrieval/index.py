@@ -34,9 +34,9 @@ def resolve(kind: str, num_items: int, scann_min_items: int) -> str:
 
 def scann_leaves(num_items: int) -> tuple:
     """(num_leaves, num_leaves_to_search): about sqrt(n) leaves of about sqrt(n)
-    items each, a fifth of them searched (at least 8, or all when there are fewer)."""
+    items each, a third of them searched (at least 8, or all when there are fewer)."""
     leaves = max(1, min(num_items, round(math.sqrt(num_items))))
-    return leaves, min(leaves, max(8, leaves // 5))
+    return leaves, min(leaves, max(8, leaves // 3))
 
 
 def build(kind: str, k: int, vectors, identifiers):
