@@ -65,8 +65,9 @@ FAMILIES: Dict[str, Family] = {
         candidate_blocks=("item_text", "item_tags")),
     "hybrid": Family(
         "both: ids where training saw the item, content everywhere, user fields; "
-        "ids dropped 20% of the time in training so unseen items score from content",
-        query_blocks=("history_bag", "history_sequence", "user_features"),
+        "ids dropped 20% of the time in training so unseen items score from content; "
+        "the item-item (EASE) term as in cf",
+        query_blocks=("history_bag", "history_sequence", "user_features", "item_item"),
         candidate_blocks=("item_id", "item_text", "item_tags", "item_bias"),
         id_dropout=0.2),
 }

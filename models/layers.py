@@ -228,14 +228,17 @@ class HistorySequence(tf_keras.layers.Layer):
 class ItemItem(tf_keras.layers.Layer):
     """A full-rank item x item term of the retrieval score (the `item_item` block).
 
-    For a user with history items j and a candidate i it adds
-    `sum_j scale * W[j, i]`: `history_counts` (how often each vocabulary item is
-    in the history, `[batch, vocabulary]`) times `item_columns` (`scale * W[:, i]`
-    of each candidate). W has a zero diagonal (an item never predicts itself) and
-    zero rows and columns for the OOV bucket. It is not trained with the towers:
-    models/retrieval/item_item.py sets W to EASE's closed form (Steck, WWW 2019)
-    over the fitted histories and picks `scale` on the validation carve, so the
-    score blends the two models. It holds vocabulary² floats.
+    For a user with history items j (most recent first, at rank r_j) and a
+    candidate i it adds `sum_j decay^r_j * scale * W[j, i]`: `history_weights`
+    (each vocabulary item's summed `decay^r` in the history, `[batch,
+    vocabulary]`) times `item_columns` (`scale * W[:, i]` of each candidate).
+    A decay below 1 lets recent items speak louder, which is what a temporal
+    split rewards; 1 weighs the whole history alike. W has a zero diagonal (an
+    item never predicts itself) and zero rows and columns for the OOV bucket. It
+    is not trained with the towers: models/retrieval/item_item.py sets W to
+    EASE's closed form (Steck, WWW 2019) over the fitted histories and picks
+    `decay` and `scale` on the validation carve, so the score blends the two
+    models. It holds vocabulary² floats.
 
     Args:
       feature: the transformed history (item vocabulary indices, `[batch, None]`).
@@ -249,17 +252,23 @@ class ItemItem(tf_keras.layers.Layer):
         self.matrix = self.add_weight("matrix", [vocab_size, vocab_size], initializer="zeros",
                                       trainable=False)
         self.scale = self.add_weight("scale", [], initializer="zeros", trainable=False)
+        self.decay = self.add_weight("decay", [], initializer="ones", trainable=False)
 
-    def history_counts(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    def history_weights(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         ids = _as_sparse(inputs[self.feature])
         positions = tf.stack([ids.indices[:, 0], tf.cast(ids.values, tf.int64)], axis=1)
-        return tf.scatter_nd(positions, tf.ones_like(ids.values, tf.float32),
+        weights = tf.pow(self.decay, tf.cast(id_lists.ranks(ids), tf.float32))
+        return tf.scatter_nd(positions, weights,
                              tf.stack([ids.dense_shape[0], self.vocab_size]))
 
     def item_columns(self, item_ids: tf.Tensor) -> tf.Tensor:
         """`[batch, vocabulary]`: `scale * W[:, i]` of each item vocabulary index i."""
         return self.scale * tf.gather(tf.transpose(self.matrix), tf.reshape(item_ids, [-1]))
 
+    def unscaled(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """`[batch, vocabulary]`: the term at scale 1 for every vocabulary item (OOV last)."""
+        return tf.linalg.matmul(self.history_weights(inputs), self.matrix)
+
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """`[batch, vocabulary]`: the term for every vocabulary item (the OOV one last)."""
-        return self.scale * tf.linalg.matmul(self.history_counts(inputs), self.matrix)
+        return self.scale * self.unscaled(inputs)

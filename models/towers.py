@@ -92,12 +92,12 @@ def build_towers(block_names: Sequence[str], context: blocks.BlockContext
     return query_tower, item_tower
 
 
-def query_score_vector(query: tf.Tensor, history_counts: Optional[tf.Tensor] = None
+def query_score_vector(query: tf.Tensor, history_weights: Optional[tf.Tensor] = None
                        ) -> tf.Tensor:
-    """`[query, 1]` (then the item-item block's history counts, when the model has
+    """`[query, 1]` (then the item-item block's history weights, when the model has
     one): its dot product with `item_score_vectors` is the model's score."""
     parts = [query, tf.ones_like(query[:, :1])]
-    return tf.concat(parts + ([history_counts] if history_counts is not None else []), axis=1)
+    return tf.concat(parts + ([history_weights] if history_weights is not None else []), axis=1)
 
 
 def item_score_vectors(vectors: tf.Tensor, bias: tf.Tensor,

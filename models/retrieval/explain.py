@@ -6,7 +6,8 @@ user's items, so an item's score is exactly
     score = sum_h  v_h . v_item / sqrt(n)   +   unattributed
 
 where v are the item vectors, n the history's length (with the item-item
-block, each history item h adds `scale * W[h, item]` to its term too), and
+block, each history item h at recency rank r adds `decay^r * scale * W[h, item]`
+to its term too), and
 `unattributed` the rest of the score: the item's bias, the query offset, the user's own fields
 and the recent-order (Transformer) block, which reads the items jointly and is
 not split between them. For content and hybrid families the item vector is
@@ -24,7 +25,8 @@ from models import features
 
 def history_contributions(history_ids: tf.Tensor, item_vectors: tf.Tensor,
                           candidate_parts: tf.Tensor,
-                          item_item_columns: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+                          item_item_columns: Optional[tf.Tensor] = None,
+                          item_item_decay: float = 1.0) -> Dict[str, tf.Tensor]:
     """The bag's share of each candidate's score, by history item and by item part.
 
     Args:
@@ -34,6 +36,8 @@ def history_contributions(history_ids: tf.Tensor, item_vectors: tf.Tensor,
         (their sum is the candidate's vector).
       item_item_columns: `[batch, k, vocabulary + 1]`, each candidate's item-item
         weight column (`scale * W[:, item]`), or None.
+      item_item_decay: the item-item block's decay: the history item at recency
+        rank r (0 the most recent, padding not counted) weighs decay^r there.
 
     Returns:
       "by_history_item": `[batch, k, n]` (0 where padded), "by_item_part":
@@ -51,8 +55,9 @@ def history_contributions(history_ids: tf.Tensor, item_vectors: tf.Tensor,
     if item_item_columns is not None:
         k = tf.shape(item_item_columns)[1]
         rows = tf.tile(tf.maximum(history_ids, 0)[:, tf.newaxis, :], tf.stack([1, k, 1]))
-        item_item = tf.gather(item_item_columns, rows, batch_dims=2) * tf.cast(
-            valid, tf.float32)[:, tf.newaxis, :]
+        ranks = tf.cumsum(tf.cast(valid, tf.float32), axis=1, exclusive=True)
+        weights = tf.pow(tf.cast(item_item_decay, tf.float32), ranks) * tf.cast(valid, tf.float32)
+        item_item = tf.gather(item_item_columns, rows, batch_dims=2) * weights[:, tf.newaxis, :]
         by_history_item += item_item
         by_item_part = tf.concat(
             [by_item_part, tf.reduce_sum(item_item, axis=2, keepdims=True)], axis=2)
@@ -64,7 +69,8 @@ class CatalogueParts(tf.Module):
     looked up by raw item id."""
 
     def __init__(self, item_ids: np.ndarray, parts: np.ndarray, bias: np.ndarray,
-                 part_names: List[str], item_item_columns: Optional[np.ndarray] = None):
+                 part_names: List[str], item_item_columns: Optional[np.ndarray] = None,
+                 item_item_decay: float = 1.0):
         super().__init__()
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -77,6 +83,7 @@ class CatalogueParts(tf.Module):
         self.item_item_columns = None if item_item_columns is None else tf.Variable(
             np.concatenate([item_item_columns, np.zeros_like(item_item_columns[:1])]),
             trainable=False, name="catalogue_item_item_columns")
+        self.item_item_decay = tf.constant(item_item_decay, tf.float32)
         self.part_names = tf.constant(
             part_names + (["item_item"] if item_item_columns is not None else []))
         self.num_items = len(item_ids)
@@ -99,10 +106,12 @@ def catalogue_parts(model, transformed_items: Dict[str, tf.Tensor], item_ids: np
     tower = model.item_tower
     parts = np.stack([block(transformed_items).numpy() for block in tower.vector_blocks], axis=1)
     _, bias = tower(transformed_items)
-    columns = (None if model.item_item is None else
-               model.item_item.item_columns(transformed_items[features.ITEM_ID]).numpy())
+    columns, decay = None, 1.0
+    if model.item_item is not None:
+        columns = model.item_item.item_columns(transformed_items[features.ITEM_ID]).numpy()
+        decay = float(model.item_item.decay.numpy())
     return CatalogueParts(item_ids, parts, bias.numpy(),
-                          [block.name for block in tower.vector_blocks], columns)
+                          [block.name for block in tower.vector_blocks], columns, decay)
 
 
 def explain(query: tf.Tensor, transformed: Dict[str, tf.Tensor], item_vectors: tf.Tensor,
@@ -134,7 +143,8 @@ def explain(query: tf.Tensor, transformed: Dict[str, tf.Tensor], item_vectors: t
                                       tf.cast(history_width, tf.int64)])), default_value=-1)
     if not has_bag:  # the item-item block alone: the bag's terms are zero
         item_vectors = tf.zeros_like(item_vectors)
-    shares = history_contributions(history_ids, item_vectors, parts, item_item_columns)
+    shares = history_contributions(history_ids, item_vectors, parts, item_item_columns,
+                                   catalogue.item_item_decay)
     if item_item_columns is not None:
         scores += tf.reduce_sum(shares["by_item_part"][..., -1:], axis=2)
     known_float = tf.cast(known, tf.float32)

@@ -7,7 +7,7 @@ whole catalogue (or a ScaNN index, `retrieval.index`: models/retrieval/index.py)
 It takes raw features:
 - `serving_default` / `retrieve`: user features -> top-k `item_ids`, `scores`
 - `query_embedding`: user features -> `embedding` (`[query, 1]`; with the
-  item-item block, then the history's count of each vocabulary item)
+  item-item block, then the history's decay-weighted count of each vocabulary item)
 - `candidate_embedding`: item features -> `embedding` (`[item vector, bias]`;
   with the item-item block, then the item's weight column, zeros for an item
   outside the vocabulary; a new item is embedded from its text: nothing about
@@ -85,9 +85,9 @@ class RetrievalServingModule(tf.Module):
     def embed_queries(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))
         query = self.query_tower({**transformed, features.ITEM_VECTORS: self.item_vectors})
-        history_counts = (None if self.item_item is None
-                          else self.item_item.history_counts(transformed))
-        return towers.query_score_vector(query, history_counts)
+        history_weights = (None if self.item_item is None
+                           else self.item_item.history_weights(transformed))
+        return towers.query_score_vector(query, history_weights)
 
     def embed_candidates(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self.tft_layer(export_lib.to_raw_features(inputs, self._raw_spec))

@@ -48,14 +48,18 @@ class RetrievalHparams:
     # over each step's targets plus `sampled_negatives` uniformly drawn items.
     full_softmax_max_items: int = 50_000
     sampled_negatives: int = 8192
-    # The item-item block (models/retrieval/item_item.py): EASE's L2 and the
-    # scales the validation carve chooses from (0 leaves the term out). Its
+    # The item-item block (models/retrieval/item_item.py): EASE's L2, the
+    # scales the validation carve chooses from (0 leaves the term out) and the
+    # history decays (the item at recency rank r weighs decay^r; 1: all alike;
+    # tried only where order matters, a random split takes 1). Its
     # matrix holds items² floats (1.7K items: 2.9M floats, 11 MB; 10K: 100M,
     # 400 MB, in training and in the exported model): above
     # `item_item_max_items` the block is left out, with a log line.
     item_item_l2: float = 400.0
     item_item_scales: List[float] = dataclasses.field(
-        default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 4.0, 8.0])
+        default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
+    item_item_decays: List[float] = dataclasses.field(
+        default_factory=lambda: [1.0, 0.99, 0.97, 0.95, 0.9, 0.8])
     item_item_max_items: int = 5000
     top_k: int = 100
     # The exported top-k index (models/retrieval/index.py): "brute_force" (exact;
@@ -78,6 +82,9 @@ class RetrievalHparams:
         if not self.item_item_scales or min(self.item_item_scales) < 0:
             raise ValueError(f"item_item_scales must be non-negative numbers, got "
                              f"{self.item_item_scales}")
+        if not self.item_item_decays or not all(0 < d <= 1 for d in self.item_item_decays):
+            raise ValueError(f"item_item_decays must be numbers in (0, 1], got "
+                             f"{self.item_item_decays}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), "
                              f"got {self.validation_fraction}")

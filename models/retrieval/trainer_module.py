@@ -141,11 +141,15 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     # An untrained model (no epoch ran) stays untrained: no item-item term either.
     if model.item_item is not None and scorer.best_epoch > 0:
         item_item.fit_weights(model.item_item, fit_part, hparams.item_item_l2)
-        scale, scores = item_item.choose_scale(model, validation, hparams.item_item_scales)
-        history.update({"item_item_scale": [scale],
-                        f"item_item_{selection.METRIC}": [scores[s] for s in sorted(scores)]})
-        logging.info("retrieval: item-item scale %s, %s by scale %s", scale, selection.METRIC,
-                     {s: round(v, 4) for s, v in sorted(scores.items())})
+        # On a random split the order of a history says nothing about what is held out.
+        decays = hparams.item_item_decays if run.split.order_matters else [1.0]
+        (decay, scale), scores = item_item.choose_blend(
+            model, validation, hparams.item_item_scales, decays)
+        history.update({"item_item_decay": [decay], "item_item_scale": [scale],
+                        f"item_item_{selection.METRIC}": [scores[pair] for pair in sorted(scores)]})
+        logging.info("retrieval: item-item decay %s, scale %s: %s %.4f (%.4f without the term)",
+                     decay, scale, selection.METRIC, scores[(decay, scale)],
+                     scores[(decay, 0.0)] if (decay, 0.0) in scores else float("nan"))
     if not hparams.refit or scorer.best_epoch == 0:
         return model, history
     tf_keras.utils.set_random_seed(hparams.seed)
@@ -157,6 +161,7 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     if refitted.item_item is not None:
         item_item.fit_weights(refitted.item_item, users, hparams.item_item_l2)
         refitted.item_item.scale.assign(model.item_item.scale)
+        refitted.item_item.decay.assign(model.item_item.decay)
     return refitted, history
 
 

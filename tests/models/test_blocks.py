@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import blocks, families, features, towers
+from models import blocks, families, features, layers, towers
 from models.transform import preprocessing
 
 BATCH = 3
@@ -153,3 +153,22 @@ def test_id_dropout_replaces_ids_by_the_oov_id_only_in_training():
     training = layer(ids, training=True).numpy()
     assert not np.any(np.all(inference == oov_row, axis=1))
     assert 0.4 < np.mean(np.all(training == oov_row, axis=1)) < 0.6
+
+
+def test_item_item_weighs_history_items_by_decay_to_the_power_of_their_recency_rank():
+    layer = layers.ItemItem(features.HISTORY_ITEM_IDS, vocab_size=5)
+    # Row 0 lost positions 1 and 3 (held out, as a carve leaves them): ranks stay 0, 1, 2.
+    history = tf.SparseTensor([[0, 0], [0, 2], [0, 4], [1, 0]],
+                              tf.constant([3, 1, 2, 1], tf.int64), [2, 5])
+    layer.decay.assign(0.5)
+    weights = layer.history_weights({features.HISTORY_ITEM_IDS: history}).numpy()
+    np.testing.assert_allclose(weights, [[0, 0.5, 0.25, 1, 0], [0, 1, 0, 0, 0]])
+    matrix = np.arange(25, dtype=np.float32).reshape(5, 5)
+    layer.matrix.assign(matrix)
+    layer.scale.assign(2.0)
+    np.testing.assert_allclose(layer({features.HISTORY_ITEM_IDS: history}).numpy(),
+                               2.0 * weights @ matrix, rtol=1e-6)
+    # decay 1: each history item counts once, whatever its place.
+    layer.decay.assign(1.0)
+    np.testing.assert_allclose(layer.history_weights({features.HISTORY_ITEM_IDS: history}),
+                               [[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]])

@@ -67,8 +67,11 @@ def test_each_family_builds_from_its_blocks_and_learns(sample, encoder_dir, fami
         if (kept_order or not blocks.get(name).order_aware) and not blocks.get(name).item_item]
     has_item_item = "item_item" in families.get(family).query_blocks
     assert (model.item_item is not None) == has_item_item
-    if has_item_item:  # fitted after the towers, its scale chosen on the carve
+    if has_item_item:  # fitted after the towers, its scale and decay chosen on the carve
         assert history["item_item_scale"][0] in run.hparams.item_item_scales
+        assert history["item_item_decay"][0] in run.hparams.item_item_decays
+        assert len(history["item_item_validation_ndcg@10"]) == (  # the split is temporal
+            len(run.hparams.item_item_scales) * len(run.hparams.item_item_decays))
     assert (run.text_encoder is not None) == families.get(family).uses_text
     losses = history["selection_loss"]  # noisy: each step draws what is held out
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
@@ -201,9 +204,14 @@ def exported_cf_model(tmp_path_factory):
     dataset = synthetic.generate(num_users=120, num_items=150, num_interactions=4000, seed=9)
     random_sample = write_training_sample(root, dataset, SplitConfig(method="random"), 5)
     # The item-item term always on, so that the tests below cover it.
-    run, model, _ = _train(random_sample, None, family="cf", epochs=6, item_item_scales=[1.0])
+    run, model, _ = _train(random_sample, None, family="cf", epochs=6, item_item_scales=[1.0],
+                           item_item_decays=[0.8])
     assert [block.name for block in model.query_tower.blocks] == ["history_bag"]
     assert model.item_item.scale.numpy() == 1.0
+    # A random split weighs the whole history alike; recent items weighing more
+    # (as a temporal split chooses) is covered below.
+    assert model.item_item.decay.numpy() == 1.0
+    model.item_item.decay.assign(0.8)
     Retrieval().export(model, run, str(root / "exported"))
     return model, run, tf.saved_model.load(str(root / "exported"))
 
