@@ -271,7 +271,7 @@ def test_content_evidence_splits_by_the_items_parts(exported_hybrid_model):
     items = loaded.signatures["retrieve"](**inputs)["item_ids"][:, :3]
     explained = loaded.signatures["explain"](**inputs, item_ids=items)
     parts = [p.decode() for p in explained["item_parts"].numpy()[0]]
-    assert parts == ["item_id", "item_text", "item_tags"]
+    assert parts == ["item_id", "item_text", "item_tags", "item_item"]
     np.testing.assert_allclose(
         explained["item_part_contributions"].numpy().sum(axis=2),
         explained["history_contributions"].numpy().sum(axis=2), atol=1e-4)
