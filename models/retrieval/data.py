@@ -1,8 +1,9 @@
 """The retrieval model's examples: one per user, from the users split, through the Transform graph.
 
-The users split is read and transformed once and kept (one row per user, so
-it is as large as the training interactions), then reshuffled into batches
-every epoch. `carved` splits each user's history into a part to fit and a
+The users split is streamed from its TFRecord files and transformed on each
+pass (one row per user, so it is as large as the training interactions:
+nothing keeps it in memory), then reshuffled into batches every epoch through
+a bounded shuffle buffer. `carved` splits each user's history into a part to fit and a
 validation part (models/retrieval/objectives.py:carve), the same for a user
 whatever batch it is in, so model selection scores the same held-out items at
 every epoch.
@@ -20,14 +21,14 @@ _READ_BATCH = 1024
 
 
 def users(run: trainer_lib.TrainingRun) -> tf.data.Dataset:
-    """Batches of the transformed users split, in file order, cached: the user id, the
-    history and what the query blocks read."""
+    """Batches of the transformed users split, in file order, read anew on each pass:
+    the user id, the history and what the query blocks read."""
     raw_spec = run.raw_feature_spec
     names = list(dict.fromkeys([
         features.USER_ID, features.HISTORY_ITEM_IDS,
         *blocks.raw_features(blocks.on_side(run.block_names, blocks.QUERY), raw_spec)]))
     return trainer_lib.dataset(run.split_files(features.USERS_SPLIT), run.tft_output, names,
-                               _READ_BATCH).cache()
+                               _READ_BATCH)
 
 
 def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
@@ -39,12 +40,13 @@ def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.d
 def carved(users_batches: tf.data.Dataset, fraction: float, order_matters: bool, seed: int
            ) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
     """(fit, validation): histories without their validation part; the same with the
-    validation part under VALIDATION_ITEM_IDS. Both cached, in the input's batches."""
+    validation part under VALIDATION_ITEM_IDS, in the input's batches. The carve
+    depends on the user and the seed alone, so every pass holds out the same items."""
     def split(batch):
         kept, held = objectives.carve(batch[features.HISTORY_ITEM_IDS],
                                       batch[features.USER_ID], fraction, order_matters, seed)
         return {**batch, features.HISTORY_ITEM_IDS: kept}, held
 
-    parts = users_batches.map(split).cache()
+    parts = users_batches.map(split)
     return (parts.map(lambda kept, held: kept),
             parts.map(lambda kept, held: {**kept, VALIDATION_ITEM_IDS: held}))
