@@ -7,13 +7,15 @@ A model type's trainer_module.py describes its model as a `ModelType` and its
   -> the feature blocks the data has (models/blocks.py; a side left without one fails)
   -> the text encoder (the Trainer's base_model) when a block reads text
   -> the item catalogue (candidates split), each item text encoded once
-  -> the model type's `fit`: by default, batches of the train split's rows (raw
-     tf.Examples through the Transform graph) -> its model -> compile and fit,
-     TensorBoard in the ModelRun
-  -> history.json in the ModelRun -> the model type's SavedModel export
+  -> the model type's `fit`, in the scope of the distribution strategy that
+     custom_config[STRATEGY_KEY] names (models/distribution.py): by default,
+     batches of the train split's rows (raw tf.Examples through the Transform
+     graph) -> its model -> compile and fit, TensorBoard in the ModelRun
+  -> on the chief: history.json in the ModelRun, the model type's SavedModel
+     export (other workers export to a folder they delete)
 
 The Trainer applies the Transform graph itself (the TFT layer), so training,
-evaluation and serving share it and nothing is materialised.
+evaluation and serving share it, and reads the TFRecord files as a stream.
 """
 import abc
 import dataclasses

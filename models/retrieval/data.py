@@ -32,9 +32,15 @@ def users(run: trainer_lib.TrainingRun) -> tf.data.Dataset:
 
 
 def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
-    """The users in a new random order every epoch, `batch_size` at a time."""
+    """The users in a new random order every epoch, `batch_size` at a time.
+
+    Under a strategy of several replicas (call it in the strategy's scope), the last
+    partial batch of each epoch is left out: split between the replicas, it could give
+    one of them no user, and TensorFlow cannot hand out an empty sparse history.
+    The order changes every epoch, so it leaves out different users each time."""
+    several_replicas = tf.distribute.get_strategy().num_replicas_in_sync > 1
     return (users_batches.unbatch().shuffle(200_000, seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size))
+            .batch(batch_size, drop_remainder=several_replicas))
 
 
 def carved(users_batches: tf.data.Dataset, fraction: float, order_matters: bool, seed: int
