@@ -62,3 +62,8 @@ def agreed_mean(strategy: tf.distribute.Strategy, value: float) -> float:
         return value
     per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
     return float(strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker has reached it (a collective needs them all)."""
+    agreed_mean(strategy, 0.0)

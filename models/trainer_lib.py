@@ -187,7 +187,7 @@ def run(fn_args, model_type: ModelType) -> None:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     # No worker returns before the chief's model is written: TFX checks it is there.
-    distribution.agreed_mean(strategy, 0.0)
+    distribution.barrier(strategy)
 
 
 def tuned_values(hyperparameters: Optional[Dict[str, Any]]) -> Dict[str, Any]:

@@ -105,7 +105,7 @@ class RetrievalModel(tfrs.Model):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
             regularization_loss = tf.nn.scale_regularization_loss(
-                tf.reduce_sum([tf.reduce_sum(loss) for loss in self.losses]))
+                tf.reduce_sum([tf.reduce_sum(term) for term in self.losses]))
             total_loss = loss + regularization_loss
         gradients = tape.gradient(total_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
