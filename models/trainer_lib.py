@@ -7,19 +7,23 @@ A model type's trainer_module.py describes its model as a `ModelType` and its
   -> the feature blocks the data has (models/blocks.py; a side left without one fails)
   -> the text encoder (the Trainer's base_model) when a block reads text
   -> the item catalogue (candidates split), each item text encoded once
-  -> the model type's `fit`: by default, batches of the train split's rows (raw
-     tf.Examples through the Transform graph) -> its model -> compile and fit,
-     TensorBoard in the ModelRun
-  -> history.json in the ModelRun -> the model type's SavedModel export
+  -> the model type's `fit`, in the scope of the distribution strategy that
+     custom_config[STRATEGY_KEY] names (models/distribution.py): by default,
+     batches of the train split's rows (raw tf.Examples through the Transform
+     graph) -> its model -> compile and fit, TensorBoard in the ModelRun
+  -> on the chief: history.json in the ModelRun, the model type's SavedModel
+     export (other workers export to a folder they delete)
 
 The Trainer applies the Transform graph itself (the TFT layer), so training,
-evaluation and serving share it and nothing is materialised.
+evaluation and serving share it, and reads the TFRecord files as a stream.
 """
 import abc
 import dataclasses
 import json
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,11 +33,12 @@ import tf_keras
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from models import blocks, features, split_info
+from models import blocks, distribution, features, split_info
 from models import catalogue as catalogue_lib
 from models.transform import preprocessing
 
 HISTORY_FILE = "history.json"  # per-epoch losses, in the Trainer's ModelRun
+STRATEGY_KEY = "strategy"  # custom_config: trainer.strategy (models/distribution.py)
 
 
 @dataclasses.dataclass
@@ -106,6 +111,9 @@ class ModelType(abc.ABC):
     """
     config_key: str
     hparams_class: type
+    # Whether fit and its loss are right under a distribution strategy (the loss is
+    # each replica's share of the global batch's mean, the decisions agreed).
+    distributable: bool = False
 
     @abc.abstractmethod
     def block_names(self, hparams, split: split_info.SplitInfo) -> Sequence[str]:
@@ -145,20 +153,41 @@ def run(fn_args, model_type: ModelType) -> None:
     """The body of a trainer module's `run_fn`.
 
     Args:
-      fn_args: TFX's FnArgs; `base_model`, when given, is the TextEncoder's model.
+      fn_args: TFX's FnArgs; `base_model`, when given, is the TextEncoder's model;
+        `custom_config[STRATEGY_KEY]` names the distribution strategy (models/distribution.py).
       model_type: the model to train.
     """
     settings = dict(fn_args.custom_config[model_type.config_key])
     settings.update(tuned_values(fn_args.hyperparameters))
     hparams = model_type.hparams_class(**settings)
+    strategy_name = fn_args.custom_config.get(STRATEGY_KEY, distribution.NONE)
+    if strategy_name != distribution.NONE and not model_type.distributable:
+        raise ValueError(f"{model_type.config_key}: trains under trainer.strategy "
+                         f"{distribution.NONE!r} only, not {strategy_name!r}")
+    strategy = distribution.strategy(strategy_name)
     training_run = prepare(
         model_type, hparams, tft.TFTransformOutput(fn_args.transform_graph_path),
         fn_args.train_files, fn_args.eval_files,
         split_file_patterns(fn_args.train_files, features.CANDIDATES_SPLIT), fn_args.base_model)
+    chief = distribution.is_chief(strategy)
     tf_keras.utils.set_random_seed(hparams.seed)
-    model, history = model_type.fit(training_run, log_dir=fn_args.model_run_dir)
-    write_history(history, os.path.join(fn_args.model_run_dir, HISTORY_FILE))
-    model_type.export(model, training_run, fn_args.serving_model_dir)
+    with strategy.scope():
+        model, history = model_type.fit(training_run,
+                                        log_dir=fn_args.model_run_dir if chief else None)
+    if chief:
+        write_history(history, os.path.join(fn_args.model_run_dir, HISTORY_FILE))
+        model_type.export(model, training_run, fn_args.serving_model_dir)
+    else:
+        # Every worker saves (saving distributed variables may need all of them); the
+        # others into a folder of their own that they delete (TensorFlow's multi-worker
+        # Keras tutorial).
+        scratch = tempfile.mkdtemp(prefix="unirec-worker-export-")
+        try:
+            model_type.export(model, training_run, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    # No worker returns before the chief's model is written: TFX checks it is there.
+    distribution.barrier(strategy)
 
 
 def tuned_values(hyperparameters: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -220,7 +249,7 @@ def fit_on_interactions(model_type: ModelType, training_run: TrainingRun,
     train_data, eval_data = model_type.datasets(training_run, train_data, eval_data)
     model = model_type.build_model(training_run)
     history = compile_and_fit(model, model_type.optimizer(hparams), train_data, hparams.epochs,
-                              log_dir=log_dir, validation_data=eval_data.cache())
+                              log_dir=log_dir, validation_data=eval_data)
     return model, history
 
 
@@ -230,12 +259,16 @@ def compile_and_fit(model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimi
                     validation_data: Optional[tf.data.Dataset] = None
                     ) -> Dict[str, List[float]]:
     """Compiles and fits `model` (one line per epoch off a terminal, a progress bar
-    on one), TensorBoard logs in `log_dir`; returns the per-epoch history."""
+    on one), TensorBoard logs in `log_dir`; returns the per-epoch history. Under a
+    distribution strategy, call it in the strategy's scope."""
     model.compile(optimizer=optimizer)
     callbacks = list(callbacks)
     if log_dir:
         callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=log_dir))
-    history = model.fit(data.prefetch(2), validation_data=validation_data, epochs=epochs,
+    if validation_data is not None:
+        validation_data = distribution.distributed_input(validation_data)
+    history = model.fit(distribution.distributed_input(data.prefetch(2)),
+                        validation_data=validation_data, epochs=epochs,
                         callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     return {name: [float(v) for v in values] for name, values in history.history.items()}
 

@@ -16,7 +16,7 @@ import yaml
 
 from components.example_gen.split_config import SplitConfig
 from data_contract import adapters
-from models import blocks, families, features
+from models import blocks, distribution, families, features
 from models.ranking.hparams import RankingHparams
 from models.retrieval.hparams import RetrievalHparams
 
@@ -50,6 +50,57 @@ class RetrievalSettings(RetrievalHparams):
     # over learning rate, embedding size, L2 and mask rate (models/retrieval/tuner_module.py).
     tuner_trials: int = 0
     model_name: str = "retrieval"
+
+
+@dataclasses.dataclass
+class TrainerSettings:
+    """The `trainer:` section: where the retrieval Trainer trains (models/distribution.py).
+    The ranking Trainer always trains on one device."""
+    # none: one device. mirrored: every local GPU (tf.distribute.MirroredStrategy; the
+    # CPU when there is none). multi_worker: tf.distribute.MultiWorkerMirroredStrategy
+    # over the cluster in the TF_CONFIG environment variable, which Vertex AI Training
+    # sets for a job of several replicas; only the chief writes the model.
+    strategy: str = "none"
+    # Vertex AI Training: when set, the retrieval Trainer runs as a Vertex AI custom job
+    # (tfx.extensions.google_cloud_ai_platform.Trainer) with these
+    # ai_platform_training_args: `project` and a `job_spec` whose worker_pool_specs give
+    # each pool's machine_spec, replica_count and container_spec.image_uri (the pipeline
+    # image). Needs a bucket output_dir; more than one replica needs multi_worker.
+    # Empty: the Trainer runs where the pipeline runs it.
+    vertex_training_args: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    vertex_region: str = "us-central1"
+
+    def __post_init__(self):
+        if self.strategy not in distribution.STRATEGIES:
+            raise ValueError(f"trainer.strategy: expected one of "
+                             f"{list(distribution.STRATEGIES)}, got {self.strategy!r}")
+        if self.vertex_training_args:
+            check_vertex_training_args(self.vertex_training_args, self.strategy)
+
+
+def check_vertex_training_args(args: Dict[str, Any], strategy: str) -> None:
+    """ValueError unless `args` has what a Vertex AI custom job needs from us."""
+    where = "trainer.vertex_training_args"
+    if not isinstance(args.get("project"), str) or not args["project"]:
+        raise ValueError(f"{where}: expected the Google Cloud `project`, got {args.get('project')!r}")
+    pools = (args.get("job_spec") or {}).get("worker_pool_specs") if isinstance(
+        args.get("job_spec"), dict) else None
+    if not isinstance(pools, list) or not pools:
+        raise ValueError(f"{where}: expected job_spec.worker_pool_specs, a list of worker pools")
+    replicas = 0
+    for index, pool in enumerate(pools):
+        image = (pool.get("container_spec") or {}).get("image_uri") if isinstance(pool, dict) else None
+        if not image:
+            raise ValueError(f"{where}: job_spec.worker_pool_specs[{index}] has no "
+                             "container_spec.image_uri (the pipeline image, which has this package)")
+        count = pool.get("replica_count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"{where}: job_spec.worker_pool_specs[{index}].replica_count: "
+                             f"expected a positive integer, got {count!r}")
+        replicas += count
+    if replicas > 1 and strategy != distribution.MULTI_WORKER:
+        raise ValueError(f"{where}: {replicas} replicas train together only with trainer.strategy "
+                         f"{distribution.MULTI_WORKER!r}, not {strategy!r}")
 
 
 @dataclasses.dataclass
@@ -120,6 +171,7 @@ class PipelineConfig:
     examples: ExampleSettings = dataclasses.field(default_factory=ExampleSettings)
     text_encoder: TextEncoderSettings = dataclasses.field(default_factory=TextEncoderSettings)
     retrieval: RetrievalSettings = dataclasses.field(default_factory=RetrievalSettings)
+    trainer: TrainerSettings = dataclasses.field(default_factory=TrainerSettings)
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)
     # The ranking branch: off in a config without a ranking section.
     ranking: RankingSettings = dataclasses.field(
@@ -216,8 +268,8 @@ def _check_type(value: Any, expected: Any, where: str) -> None:
 
 
 _NESTED = {cls.__name__: cls for cls in (
-    SplitConfig, ExampleSettings, TextEncoderSettings, RetrievalSettings, EvaluationSettings,
-    RankingSettings, PrivacySettings)}
+    SplitConfig, ExampleSettings, TextEncoderSettings, RetrievalSettings, TrainerSettings,
+    EvaluationSettings, RankingSettings, PrivacySettings)}
 
 _DATASET_PATH_KEYS = ("data_dir",)
 
@@ -294,6 +346,10 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
             split, train_file=os.path.abspath(split.train_file),
             test_file=os.path.abspath(split.test_file))
     check_family_fits_data(config)
+    if config.trainer.vertex_training_args and not is_uri(config.output_dir):
+        raise ValueError("trainer.vertex_training_args: a Vertex AI training job reads and writes "
+                         f"the pipeline's files, so output_dir must be a bucket path (gs://...), "
+                         f"not {config.output_dir!r}")
     return config
 
 

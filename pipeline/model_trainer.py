@@ -1,11 +1,13 @@
-"""The stock Trainer of one model type, running its installed trainer module by path."""
+"""The stock Trainer of one model type, running its installed trainer module by path
+(or, when the config says so, the same Trainer as a Vertex AI Training job)."""
 from typing import Any, Dict, Optional
 
 from tfx import v1 as tfx
 from tfx.types import Channel
 
-from models import features
+from models import features, trainer_lib
 from pipeline import code_fingerprint
+from pipeline.config import TrainerSettings
 
 
 def run_fn_path(model_type: str) -> str:
@@ -21,7 +23,8 @@ def tuner_fn_path(model_type: str) -> str:
 def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
                    transform_graph: Channel, schema: Channel,
                    text_encoder_model: Optional[Channel] = None,
-                   hyperparameters: Optional[Channel] = None) -> tfx.components.Trainer:
+                   hyperparameters: Optional[Channel] = None,
+                   settings: Optional[TrainerSettings] = None) -> tfx.components.Trainer:
     """A Trainer fitting `model_type` ("retrieval", "ranking") on the train split.
 
     Args:
@@ -31,12 +34,29 @@ def create_trainer(model_type: str, hparams: Dict[str, Any], examples: Channel,
       text_encoder_model: the TextEncoder's model, the Trainer's base_model
         (transfer learning is what base_model is for); None when no block reads text.
       hyperparameters: a Tuner's best_hyperparameters, which override `hparams`.
+      settings: the config's `trainer:` section (its distribution strategy, Vertex AI
+        Training); None trains on one device where the pipeline runs the Trainer.
     """
+    settings = settings or TrainerSettings()
     run_fn = run_fn_path(model_type)
-    return tfx.components.Trainer(
+    values = {model_type: hparams, trainer_lib.STRATEGY_KEY: settings.strategy}
+    trainer_class = tfx.components.Trainer
+    if settings.vertex_training_args:
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        values.update(vertex_training_config(settings))
+    return trainer_class(
         run_fn=run_fn, hyperparameters=hyperparameters,
         **_shared_args(examples, transform_graph, schema, text_encoder_model,
-                       custom_config=_custom_config(run_fn, {model_type: hparams})))
+                       custom_config=_custom_config(run_fn, values)))
+
+
+def vertex_training_config(settings: TrainerSettings) -> Dict[str, Any]:
+    """What tfx.extensions.google_cloud_ai_platform.Trainer reads from custom_config to
+    run the Trainer as a Vertex AI custom job."""
+    ai_platform = tfx.extensions.google_cloud_ai_platform
+    return {ai_platform.TRAINING_ARGS_KEY: settings.vertex_training_args,
+            ai_platform.ENABLE_VERTEX_KEY: True,
+            ai_platform.VERTEX_REGION_KEY: settings.vertex_region}
 
 
 def create_tuner(model_type: str, hparams: Dict[str, Any], trials: int, examples: Channel,

@@ -73,7 +73,7 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
     # Retrieval: Trainer -> RetrievalEvaluator (full catalogue vs baselines) -> ServingPusher.
     retrieval = create_retrieval_components(
         config.retrieval, config.evaluation, examples, transform_graph, schema,
-        config.serving_root, text_encoder_model)
+        config.serving_root, text_encoder_model, config.trainer)
 
     # Ranking, when enabled: Trainer -> Evaluator (TFMA, vs the last blessed) -> ServingPusher.
     ranking = (create_ranking_components(config.ranking, examples, transform_graph, schema,

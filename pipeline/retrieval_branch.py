@@ -11,13 +11,14 @@ from tfx.types import Channel
 
 from components.retrieval_evaluator.component import RetrievalEvaluator
 from components.serving_pusher.component import ServingPusher
-from pipeline.config import EvaluationSettings, RetrievalSettings
+from pipeline.config import EvaluationSettings, RetrievalSettings, TrainerSettings
 from pipeline.model_trainer import create_trainer, create_tuner
 
 
 def create_retrieval_components(settings: RetrievalSettings, evaluation: EvaluationSettings,
                                 examples: Channel, transform_graph: Channel, schema: Channel,
-                                serving_root: str, text_encoder_model: Optional[Channel] = None
+                                serving_root: str, text_encoder_model: Optional[Channel] = None,
+                                trainer_settings: Optional[TrainerSettings] = None
                                 ) -> List[base_node.BaseNode]:
     """[Tuner,] Trainer, RetrievalEvaluator, ServingPusher of the retrieval model.
 
@@ -25,6 +26,7 @@ def create_retrieval_components(settings: RetrievalSettings, evaluation: Evaluat
     same rows, so training, evaluation and serving see the same history.
     `text_encoder_model` is the TextEncoder's model when the family reads text
     and the data has some (the Trainer fails if its blocks need it and it is None).
+    `trainer_settings` (the config's `trainer:` section) says where the Trainer trains.
     """
     text_encoder_model = text_encoder_model if settings.uses_text else None
     tuner = (create_tuner("retrieval", settings.to_dict(), settings.tuner_trials, examples,
@@ -32,7 +34,8 @@ def create_retrieval_components(settings: RetrievalSettings, evaluation: Evaluat
              if settings.tuner_trials > 0 else None)
     trainer = create_trainer("retrieval", settings.to_dict(), examples, transform_graph, schema,
                              text_encoder_model,
-                             tuner.outputs["best_hyperparameters"] if tuner else None)
+                             tuner.outputs["best_hyperparameters"] if tuner else None,
+                             trainer_settings)
     evaluator = RetrievalEvaluator(
         examples=examples, model=trainer.outputs["model"],
         cutoffs=evaluation.cutoffs, metric=evaluation.metric, baseline=evaluation.baseline,

@@ -98,6 +98,20 @@ class RetrievalModel(tfrs.Model):
             scores += self.item_item(inputs)[:, :-1]
         return scores
 
+    def train_step(self, inputs):
+        """tfrs.Model's step, with the regularization divided among the replicas: a
+        distribution strategy sums their gradients (the task loss is already each
+        replica's share of the global batch's mean)."""
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.nn.scale_regularization_loss(
+                tf.reduce_sum([tf.reduce_sum(term) for term in self.losses]))
+            total_loss = loss + regularization_loss
+        gradients = tape.gradient(total_loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {**{metric.name: metric.result() for metric in self.metrics}, "loss": loss,
+                "regularization_loss": regularization_loss, "total_loss": total_loss}
+
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         history = inputs[features.HISTORY_ITEM_IDS]
         visible, targets = objectives.split_history(

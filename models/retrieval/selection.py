@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from models import features, id_lists
+from models import distribution, features, id_lists
 from models.retrieval.data import VALIDATION_ITEM_IDS
 from models.retrieval.model import RetrievalModel, ndcg_at_k
 
@@ -68,7 +68,11 @@ class ValidationNDCG(tf_keras.callbacks.Callback):
         if epochs % self.every and not last:
             return
         self._scorer = self._scorer or ndcg_scorer(self.model)
-        score = validation_ndcg(self.model, self.validation, scorer=self._scorer)
+        # Agreed between the workers of a cluster, so that all keep the same weights
+        # and stop at the same epoch (one stopping alone would leave the others waiting).
+        score = distribution.agreed_mean(
+            self.model.distribute_strategy,
+            validation_ndcg(self.model, self.validation, scorer=self._scorer))
         self.scores[epochs] = score
         if logs is not None:
             logs[METRIC] = score

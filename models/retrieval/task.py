@@ -37,14 +37,15 @@ class CatalogueSoftmax(tf_keras.layers.Layer, tfrs.tasks.base.Task):
     def __init__(self, name: Optional[str] = None):
         super().__init__(name=name)
         self._loss = tf_keras.losses.CategoricalCrossentropy(
-            from_logits=True, reduction=tf_keras.losses.Reduction.SUM_OVER_BATCH_SIZE)
+            from_logits=True, reduction=tf_keras.losses.Reduction.NONE)
 
     def call(self, query_embeddings: tf.Tensor, candidate_embeddings: tf.Tensor,
              labels: tf.Tensor, candidate_bias: Optional[tf.Tensor] = None,
              score_mask: Optional[tf.Tensor] = None,
              candidate_sampling_probability: Optional[tf.Tensor] = None,
              compute_metrics: bool = False) -> tf.Tensor:
-        """The mean over queries of their positives' negative log-likelihood.
+        """The mean over queries of their positives' negative log-likelihood (under a
+        distribution strategy, this replica's share of the global batch's mean).
 
         Args:
           query_embeddings: `[queries, dim]`.
@@ -67,5 +68,6 @@ class CatalogueSoftmax(tf_keras.layers.Layer, tfrs.tasks.base.Task):
         positives = tf.reduce_sum(labels, axis=1)
         # softmax_cross_entropy's gradient is only right for labels that sum to
         # one: normalise them and weigh each query by its number of positives.
-        return self._loss(labels / tf.maximum(positives, 1.0)[:, tf.newaxis], scores,
-                          sample_weight=positives)
+        per_query = self._loss(labels / tf.maximum(positives, 1.0)[:, tf.newaxis], scores)
+        # Divided by the global batch: the strategy sums the replicas' gradients.
+        return tf.nn.compute_average_loss(per_query, sample_weight=positives)

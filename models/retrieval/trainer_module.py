@@ -23,6 +23,7 @@ class Retrieval(trainer_lib.ModelType):
     """The family's towers, trained on users with a catalogue softmax, selected on a carve."""
     config_key = "retrieval"
     hparams_class = RetrievalHparams
+    distributable = True
 
     def block_names(self, hparams: RetrievalHparams, split: split_info.SplitInfo
                     ) -> Sequence[str]:

@@ -99,6 +99,22 @@ def test_catalogue_softmax_gradient_is_the_multinomial_likelihoods():
                                expected_tape.gradient(expected, query).numpy(), atol=1e-5)
 
 
+def test_sampled_candidates_are_corrected_by_their_log_sampling_probability():
+    """The sampled softmax's log-Q correction: a candidate drawn often loses log(p) of
+    its score, so sampling does not favour popular items as negatives."""
+    rng = np.random.default_rng(1)
+    query = tf.constant(rng.normal(size=(2, 4)).astype(np.float32))
+    items = tf.constant(rng.normal(size=(5, 4)).astype(np.float32))
+    labels = tf.constant([[1, 0, 0, 1, 0], [0, 0, 1, 0, 0]], tf.float32)
+    probability = tf.constant([0.9, 0.5, 0.1, 0.02, 1.0])
+    loss = CatalogueSoftmax()(query, items, labels, candidate_sampling_probability=probability)
+    scores = query @ tf.transpose(items) - tf.math.log(probability)
+    expected = -tf.reduce_mean(tf.reduce_sum(labels * tf.nn.log_softmax(scores), axis=1))
+    np.testing.assert_allclose(loss.numpy(), expected.numpy(), rtol=1e-5)
+    uncorrected = CatalogueSoftmax()(query, items, labels)
+    assert abs(float(uncorrected) - float(loss)) > 0.1
+
+
 def test_multi_hot_marks_each_rows_ids():
     hot = id_lists.multi_hot(_history([[1, 3], [], [0, 0]]), 4).numpy()
     np.testing.assert_array_equal(hot, [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]])

@@ -42,6 +42,7 @@ class TrainingSample:
     examples: standard_artifacts.Examples
     tft_output: tft.TFTransformOutput
     rows: Dict[str, List[dict]]  # by split
+    transform_dir: str  # the Transform output, as the Trainer's transform_graph_path
 
     def files(self, split: str) -> List[str]:
         return [io_utils.all_files_pattern(artifact_utils.get_split_uri([self.examples], split))]
@@ -71,4 +72,5 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
     # The Transform component also records the raw schema there; TFTransformOutput reads it.
     metadata_io.write_metadata(
         metadata, str(pathlib.Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR))
-    return TrainingSample(examples, tft.TFTransformOutput(transform_dir), built.splits)
+    return TrainingSample(examples, tft.TFTransformOutput(transform_dir), built.splits,
+                          transform_dir)

@@ -23,6 +23,7 @@ SECTIONS = {
     "evaluation": ["cutoffs", "metric", "report_baselines", "min_relative_improvement"],
     "text_encoder": ["checkpoint", "sequence_length"],
     "dataset": ["name", "data_dir", "num_users", "on_bad_row"],
+    "trainer": ["strategy", "vertex_training_args", "vertex_region"],
 }
 TOP_LEVEL = ["pipeline_name", "output_dir", "enable_cache", "beam_pipeline_args", *SECTIONS]
 yaml_leaves = st.one_of(

@@ -83,6 +83,51 @@ def test_kubeflow_spec_carries_its_pipeline_root(vertex_job_file, tmp_path):
     assert spec.default_pipeline_root == "gs://BUCKET/unirec/pipeline_root/unirec"
 
 
+VERTEX_TRAINING_ARGS = {"project": "test-project", "job_spec": {"worker_pool_specs": [
+    {"machine_spec": {"machine_type": "n1-standard-8"}, "replica_count": 1,
+     "container_spec": {"image_uri": IMAGE}},
+    {"machine_spec": {"machine_type": "n1-standard-8"}, "replica_count": 1,
+     "container_spec": {"image_uri": IMAGE}}]}}
+
+
+def test_vertex_training_runs_the_retrieval_trainer_as_a_custom_job(tmp_path):
+    config = config_lib.load_config(VERTEX_CONFIG, {
+        "trainer.strategy": "multi_worker", "trainer.vertex_training_args": VERTEX_TRAINING_ARGS,
+        "trainer.vertex_region": "europe-west4"})
+    job_file = kubeflow_v2_runner.compile_pipeline(config, IMAGE, str(tmp_path / "job.json"))
+    spec = json_format.ParseDict(kubeflow_v2_runner.read_job(job_file)["pipelineSpec"],
+                                 pipeline_spec_pb2.PipelineSpec())
+    trainer = spec.root.dag.tasks["Trainer"]
+    custom_config = json.loads(
+        trainer.inputs.parameters["custom_config"].runtime_value.constant_value.string_value)
+    assert custom_config["ai_platform_training_args"] == VERTEX_TRAINING_ARGS
+    assert custom_config["ai_platform_enable_vertex"] is True
+    assert custom_config["ai_platform_vertex_region"] == "europe-west4"
+    assert custom_config["strategy"] == "multi_worker"
+    executor = spec.deployment_spec.fields["executors"].struct_value.fields[
+        spec.components[trainer.component_ref.name].executor_label]
+    assert "google_cloud_ai_platform" in json.dumps(json_format.MessageToDict(executor))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"trainer.vertex_training_args": VERTEX_TRAINING_ARGS},
+     "2 replicas train together only with trainer.strategy 'multi_worker'"),
+    ({"trainer.vertex_training_args": {"project": "p", "job_spec": {"worker_pool_specs": [{}]}}},
+     r"worker_pool_specs\[0\] has no container_spec.image_uri"),
+    ({"trainer.strategy": "parameter_server"}, "trainer.strategy: expected one of"),
+])
+def test_trainer_settings_say_what_is_wrong(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.load_config(VERTEX_CONFIG, overrides)
+
+
+def test_vertex_training_needs_a_bucket_output_dir(tmp_path):
+    with pytest.raises(ValueError, match="output_dir must be a bucket path"):
+        config_lib.load_config(overrides={
+            "output_dir": str(tmp_path), "trainer.strategy": "multi_worker",
+            "trainer.vertex_training_args": VERTEX_TRAINING_ARGS})
+
+
 def _offline_env(tmp_path):
     """No credentials anywhere google.auth looks, and no metadata-server probe."""
     env = {name: value for name, value in os.environ.items()
