@@ -79,9 +79,11 @@ def attach(progress: ComponentProgress) -> None:
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
 
-def run_pipeline(config: config_lib.PipelineConfig) -> run_summary.RunSummary:
-    """Runs every component (or reuses its cached result); returns what the run produced."""
-    tracker = ComponentProgress()
+def run_pipeline(config: config_lib.PipelineConfig,
+                 tracker: Optional[ComponentProgress] = None) -> run_summary.RunSummary:
+    """Runs every component (or reuses its cached result); returns what the run produced.
+    `tracker` (default: a plain ComponentProgress) receives the component records."""
+    tracker = tracker or ComponentProgress()
     attach(tracker)
     tf.get_logger().setLevel("ERROR")
     with run_lock.hold(config.metadata_path):
