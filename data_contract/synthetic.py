@@ -14,12 +14,12 @@ Two samplers draw the interactions:
   whole catalogue; cost O(users x items log items). The default data depend on
   it, so it is kept as it was.
 - the scalable one (named shapes, and explicit sizes above that bound): per
-  interaction, a topic drawn from the user's taste, then an item from that
-  topic's popularity x exp(AFFINITY_WEIGHT * share of the topic) distribution;
+  interaction, a topic drawn from the user's taste (and the topics' popularity),
+  then an item of that topic by popularity;
   repeats of a (user, item) pair are drawn again. Cost O(interactions log items),
-  memory a few arrays of the output's length. It equals the exact sampler for
-  one-topic users and approximates it (a mixture over topics instead of a
-  product) for the others.
+  memory a few arrays of the output's length. On items of one topic each it
+  draws from the exact sampler's distribution; on mixed items it approximates it
+  (a mixture over topics instead of a product).
 
 Named shapes (SHAPES: the MovieLens 1M, 10M and 25M releases' user, item and
 rating counts) also give items a power-law (Zipf) popularity, as real
@@ -314,7 +314,6 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
     tastes = (1 - drift)[:, None] * user_tastes[segment_user]
     drift_topic = rng.integers(num_topics, size=num_users)[segment_user]
     tastes[np.arange(len(tastes)), drift_topic] += drift
-    taste_cdfs = np.cumsum(tastes, axis=1)
 
     taken = np.empty(0, dtype=np.int64)  # sorted user * num_items + item
     picked_segments, picked_items = [], []
@@ -322,16 +321,23 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
         active = np.flatnonzero(remaining)
         if not len(active):
             break
-        # Per topic, the item distribution a one-topic taste gives in the exact sampler.
-        # Redraws weigh the topic less each round: a heavy user who has taken her
-        # topics' items goes on to popular items of other topics, as in the exact sampler.
-        topic_cdfs = np.cumsum((popularity[:, None] ** POPULARITY_EXPONENT * np.exp(
-            AFFINITY_WEIGHT / 2 ** round_ * item_topics)).T, axis=1)
+        # Redraws weigh tastes less each round: a heavy user who has taken her topics'
+        # items goes on to popular items of other topics, as in the exact sampler.
+        weight = AFFINITY_WEIGHT / 2 ** round_
+        # Within topic t, item i weighs popularity * exp(weight * (share of t in i - 1));
+        # topic t weighs its items' total times exp(weight * taste for t). On items of
+        # one topic each this is the exact sampler's distribution.
+        topic_weights = (popularity[:, None] ** POPULARITY_EXPONENT
+                         * np.exp(weight * (item_topics - 1))).T
+        topic_cdfs = np.cumsum(topic_weights, axis=1)
+        taste_cdfs = np.cumsum(topic_cdfs[:, -1] * np.exp(weight * (tastes[active] - 1)), axis=1)
+        taste_cdfs /= taste_cdfs[:, -1:]
         topic_cdfs /= topic_cdfs[:, -1:]
         # More draws than needed, as some repeat an item the user already has.
         draws = (remaining[active] * (1.25 if round_ == 0 else 2)).astype(np.int64) + 1
         segments = np.repeat(active, draws)
-        items = _draw_items(rng, taste_cdfs, segments, topic_cdfs)
+        items = _draw_items(rng, taste_cdfs, np.repeat(np.arange(len(active)), draws),
+                            topic_cdfs)
         keys = segment_user[segments] * num_items + items
         _, first = np.unique(keys, return_index=True)
         first.sort()  # draw order, so segments stay sorted
@@ -372,18 +378,19 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
                                        _timestamps(rng, counts), ratings)
 
 
-def _draw_items(rng: np.random.Generator, taste_cdfs: np.ndarray, segments: np.ndarray,
+def _draw_items(rng: np.random.Generator, taste_cdfs: np.ndarray, rows: np.ndarray,
                 topic_cdfs: np.ndarray) -> np.ndarray:
-    """One item per entry of `segments`: a topic from its taste, then an item from the topic."""
+    """One item per entry of `rows`: a topic from taste_cdfs[row], then an item from the
+    topic's topic_cdfs."""
     num_topics, num_items = topic_cdfs.shape
-    topics = np.empty(len(segments), dtype=np.int64)
-    for start in range(0, len(segments), _BLOCK_ROWS):
+    topics = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), _BLOCK_ROWS):
         block = slice(start, start + _BLOCK_ROWS)
         draws = rng.random(len(topics[block]))
-        topics[block] = np.minimum((draws[:, None] > taste_cdfs[segments[block]]).sum(axis=1),
+        topics[block] = np.minimum((draws[:, None] > taste_cdfs[rows[block]]).sum(axis=1),
                                    num_topics - 1)
-    items = np.empty(len(segments), dtype=np.int64)
-    draws = rng.random(len(segments))
+    items = np.empty(len(rows), dtype=np.int64)
+    draws = rng.random(len(rows))
     for topic in range(num_topics):
         where = topics == topic
         items[where] = np.searchsorted(topic_cdfs[topic], draws[where], side="right")
