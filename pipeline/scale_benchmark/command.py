@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from data_contract import synthetic
 from pipeline.scale_benchmark import report

@@ -22,19 +22,17 @@ from pipeline.scale_benchmark import memory
 class MeasuredProgress(progress.ComponentProgress):
     """ComponentProgress that also records each component's peak RSS and saves the rows."""
 
-    def __init__(self, sampler: memory.PeakSampler, on_row):
+    def __init__(self, sampler: memory.PeakSampler, save_rows):
         super().__init__()
         self.sampler = sampler
-        self.on_row = on_row
+        self.save_rows = save_rows
 
-    def emit(self, record) -> None:
-        if record.msg == progress._RUNNING:
-            self.sampler.start_phase()
-        finished = record.msg == progress._FINISHED and self._current is not None
-        super().emit(record)
-        if finished:
-            self.rows[-1]["peak_rss_bytes"] = self.sampler.end_phase()
-            self.on_row()
+    def on_start(self) -> None:
+        self.sampler.start_phase()
+
+    def on_finish(self, row: Dict) -> None:
+        row["peak_rss_bytes"] = self.sampler.end_phase()
+        self.save_rows()
 
 
 def pipeline_overrides(shape: str, scale: float, output_dir: str, extra: Dict) -> Dict:
