@@ -35,7 +35,9 @@ def csv_rows(results: List[Dict]) -> List[Dict]:
         if "wall_seconds" in result:
             rows.append({**common, "component": "total", "seconds": result["wall_seconds"],
                          "peak_rss_gb": round(result["peak_rss_bytes"] / GB, 2),
-                         "interactions_per_s": _per_s(result, result["wall_seconds"])})
+                         # A stopped run's rate would mix its finished and unfinished parts.
+                         "interactions_per_s": (_per_s(result, result["wall_seconds"])
+                                                if result["status"] == "finished" else None)})
     return rows
 
 
@@ -70,19 +72,23 @@ def markdown(results: List[Dict]) -> str:
                             ".2f")]
             if i:
                 before, now = measured[i - 1].get("seconds"), value.get("seconds")
-                cells.append(_cell(now / before if before and now is not None else None, ".1f"))
+                whole = not (measured[i - 1].get("partial") or value.get("partial"))
+                cells.append(_cell(now / before if before and now is not None and whole else None,
+                                   ".1f"))
         return "| " + " | ".join(cells) + " |"
 
     for component in _components(results):
         lines.append(row(component, [run.get(component, {}) for run in by_run]))
     lines.append(row("**total**", [{"seconds": r.get("wall_seconds"),
+                                    "partial": r["status"] != "finished",
                                     **({"peak_rss_bytes": r["peak_rss_bytes"]}
                                        if "peak_rss_bytes" in r else {})} for r in results]))
     lines.append("")
     for name, result in zip(names, results):
         sizes = (f"{result['num_users']:,} users, {result['num_items']:,} items, "
                  f"{result['num_interactions']:,} interactions" if "num_users" in result else "")
-        speed = _per_s(result, result.get("wall_seconds"))
+        speed = (_per_s(result, result.get("wall_seconds")) if result["status"] == "finished"
+                 else None)
         lines.append(f"- {name}: {sizes}; {result['status']}"
                      + (f"; {speed:,} interactions/s over the whole run" if speed else ""))
     quality = [(name, r["ndcg@10"]) for name, r in zip(names, results) if r.get("ndcg@10")]
