@@ -19,11 +19,13 @@ Two samplers draw the interactions:
   repeats of a (user, item) pair are drawn again. Cost O(interactions log items),
   memory a few arrays of the output's length. On items of one topic each it
   draws from the exact sampler's distribution; on mixed items it approximates it
-  (a mixture over topics instead of a product).
+  (a mixture over topics instead of a product). Redraws weigh tastes less each
+  round, and the few users still short after REDRAW_ROUNDS get the exact sampler.
 
 Named shapes (SHAPES: the MovieLens 1M, 10M and 25M releases' user, item and
 rating counts) also give items a power-law (Zipf) popularity, as real
-catalogues have, instead of the default's log-normal.
+catalogues have, instead of the default's log-normal; there the most popular
+items are a much stronger baseline (README, Scale).
 """
 import dataclasses
 import datetime
