@@ -5,12 +5,16 @@ from typing import Any, Callable, Dict, Mapping
 from data_contract import contract, csv_files, movielens, synthetic
 from data_contract.contract import Dataset
 
-_SYNTHETIC_KEYS = ("num_users", "num_items", "num_interactions", "seed")
+_SYNTHETIC_KEYS = ("num_users", "num_items", "num_interactions", "seed", "shape", "scale")
 
 
 def _synthetic(options: Dict[str, Any], base_dir: str, on_bad_row: str) -> Dataset:
     # Generated data has no bad rows, so on_bad_row does not apply.
     _check_keys("synthetic", options, _SYNTHETIC_KEYS)
+    sizes = sorted(set(options) & {"num_users", "num_items", "num_interactions"})
+    if "shape" in options and sizes:
+        raise ValueError(f"dataset 'synthetic': shape {options['shape']!r} sets the sizes; "
+                         f"drop {sizes} or the shape")
     return synthetic.generate(**options)
 
 

@@ -7,9 +7,29 @@ slowly toward another one over 2020. Users pick items without replacement with
 probability proportional to popularity^POPULARITY_EXPONENT *
 exp(AFFINITY_WEIGHT * taste . topics), so a model that learns tastes clearly
 beats recommending the most popular items.
+
+Two samplers draw the interactions:
+- the exact one (explicit sizes up to EXACT_SAMPLER_MAX_CELLS users x items,
+  the default among them): per user and drift chunk, a Gumbel top-k over the
+  whole catalogue; cost O(users x items log items). The default data depend on
+  it, so it is kept as it was.
+- the scalable one (named shapes, and explicit sizes above that bound): per
+  interaction, a topic drawn from the user's taste (and the topics' popularity),
+  then an item of that topic by popularity;
+  repeats of a (user, item) pair are drawn again. Cost O(interactions log items),
+  memory a few arrays of the output's length. On items of one topic each it
+  draws from the exact sampler's distribution; on mixed items it approximates it
+  (a mixture over topics instead of a product). Redraws weigh tastes less each
+  round, and the few users still short after REDRAW_ROUNDS get the exact sampler.
+
+Named shapes (SHAPES: the MovieLens 1M, 10M and 25M releases' user, item and
+rating counts) also give items a power-law (Zipf) popularity, as real
+catalogues have, instead of the default's log-normal; there the most popular
+items are a much stronger baseline (README, Scale).
 """
+import dataclasses
 import datetime
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -85,6 +105,13 @@ TAG_MIN_WEIGHT = 0.25  # topics with this share of an item become its tags
 DRIFT_STEPS = 4  # a user's interactions come in this many chunks of growing drift
 DRIFT_SHARE = 0.3  # taste share of the drift topic in the last chunk
 MIN_INTERACTIONS_PER_USER = 5
+# The item of popularity rank r (1 = most popular) has weight r^-ZIPF_EXPONENT in named shapes.
+ZIPF_EXPONENT = 1.0
+# Above this many users x items the exact sampler is too slow (about 4 s a million cells).
+EXACT_SAMPLER_MAX_CELLS = 20_000_000
+# The scalable sampler redraws repeated pairs this many rounds, then finishes the few
+# users still short (heavy users of a small catalogue) with the exact sampler.
+REDRAW_ROUNDS = 6
 START = int(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc).timestamp())
 YEAR_SECONDS = 366 * 24 * 3600
 
@@ -92,9 +119,47 @@ _TOPIC_WORDS = np.array([TOPICS[name] for name in TOPIC_NAMES], dtype=object)
 _FILLER = np.array(FILLER_WORDS, dtype=object)
 
 
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    num_users: int
+    num_items: int
+    num_interactions: int
+
+
+# The public MovieLens releases' statistics.
+SHAPES: Dict[str, Shape] = {
+    "ml-1m": Shape(6_040, 3_706, 1_000_209),
+    "ml-10m": Shape(69_878, 10_677, 10_000_054),
+    "ml-25m": Shape(162_541, 59_047, 25_000_095),
+}
+
+
+def shape_sizes(shape: str, scale: float = 1.0) -> Shape:
+    """A named shape's sizes; a `scale` below 1 gives a small version of it: users and
+    interactions times scale (users keep their number of interactions), items times
+    sqrt(scale), at least four times the mean interactions per user (the catalogue
+    still holds the heavy users' histories)."""
+    if shape not in SHAPES:
+        raise ValueError(f"dataset shape {shape!r} is unknown; known shapes: {', '.join(SHAPES)}")
+    if not (isinstance(scale, (int, float)) and 0 < scale <= 1):
+        raise ValueError(f"dataset scale must be a number in (0, 1], got {scale!r}")
+    full = SHAPES[shape]
+    users = max(1, round(full.num_users * scale))
+    interactions = max(users, round(full.num_interactions * scale))
+    # The generator lets a user take at most half the catalogue.
+    items = max(round(full.num_items * scale ** 0.5), 4 * -(-interactions // users))
+    return Shape(users, min(items, full.num_items), interactions)
+
+
 def generate(num_users: int = 1000, num_items: int = 2000, num_interactions: int = 100_000,
-             seed: int = 0) -> Dataset:
-    """The synthetic dataset; the same arguments always give the same data."""
+             seed: int = 0, shape: Optional[str] = None, scale: float = 1.0) -> Dataset:
+    """The synthetic dataset; the same arguments always give the same data.
+
+    `shape` names one of SHAPES (its sizes, times `scale`, replace the three sizes)."""
+    if shape is not None:
+        num_users, num_items, num_interactions = dataclasses.astuple(shape_sizes(shape, scale))
+    elif scale != 1.0:
+        raise ValueError("dataset scale applies to a named shape; give the shape too")
     per_user_cap = max(1, num_items // 2)
     if not num_users <= num_interactions <= num_users * per_user_cap:
         raise ValueError(f"num_interactions must lie between num_users ({num_users}) and "
@@ -102,13 +167,15 @@ def generate(num_users: int = 1000, num_items: int = 2000, num_interactions: int
                          f"got {num_interactions}")
     rng = np.random.default_rng(seed)
     item_topics = _sparse_mixtures(rng, num_items, topic_count_probs=(0.6, 0.35, 0.05))
-    popularity = rng.lognormal(0.0, 1.0, size=num_items)
+    popularity = (_zipf_popularity(rng, num_items) if shape is not None
+                  else rng.lognormal(0.0, 1.0, size=num_items))
     user_tastes = _sparse_mixtures(rng, num_users, topic_count_probs=(0.4, 0.4, 0.2))
     item_ids = _ids("i", num_items, min_width=5)
     user_ids = _ids("u", num_users, min_width=4)
     counts = _interaction_counts(rng, num_users, num_interactions, per_user_cap)
-    interactions = _interactions(rng, user_tastes, item_topics, popularity, counts,
-                                 user_ids, item_ids)
+    sample = (_interactions if shape is None and num_users * num_items <= EXACT_SAMPLER_MAX_CELLS
+              else _interactions_scalable)
+    interactions = sample(rng, user_tastes, item_topics, popularity, counts, user_ids, item_ids)
     return Dataset(name=NAME, interactions=interactions,
                    items=_items(rng, item_topics, item_ids),
                    users=_users(rng, user_tastes, user_ids),
@@ -116,6 +183,11 @@ def generate(num_users: int = 1000, num_items: int = 2000, num_interactions: int
                    item_numeric_fields=("year",),
                    user_categorical_fields=("gender", "occupation"),
                    user_numeric_fields=("age",))
+
+
+def _zipf_popularity(rng: np.random.Generator, num_items: int) -> np.ndarray:
+    """Power-law weights rank^-ZIPF_EXPONENT, ranks shuffled over the items."""
+    return rng.permutation(np.arange(1, num_items + 1)) ** -ZIPF_EXPONENT
 
 
 def _ids(prefix: str, count: int, min_width: int) -> np.ndarray:
@@ -218,11 +290,113 @@ def _interactions(rng: np.random.Generator, user_tastes: np.ndarray, item_topics
             # Relative to the best match this taste allows: focused and broad users rate alike.
             affinities.append(affinity[picked] / taste.max())
     items = np.concatenate(chosen_items)
-    affinity = np.concatenate(affinities)
-    ratings = np.clip(np.rint(1 + 4 * affinity + rng.normal(0.0, RATING_NOISE, size=len(items))),
-                      1, 5)
+    ratings = _ratings(rng, np.concatenate(affinities))
     return contract.interactions_frame(np.repeat(user_ids, counts), item_ids[items],
                                        _timestamps(rng, counts), ratings)
+
+
+def _ratings(rng: np.random.Generator, affinity: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(1 + 4 * affinity + rng.normal(0.0, RATING_NOISE, size=len(affinity))),
+                   1, 5)
+
+
+_BLOCK_ROWS = 500_000  # rows x topics temporaries are built this many rows at a time
+
+
+def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
+                           item_topics: np.ndarray, popularity: np.ndarray, counts: np.ndarray,
+                           user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+    """The scalable sampler (see the module docstring). A segment is one user's drift
+    chunk: segment = user * DRIFT_STEPS + step, which is also the rows' order."""
+    num_users, (num_items, num_topics) = len(counts), item_topics.shape
+    bounds = np.rint(counts[:, None] * np.arange(DRIFT_STEPS + 1) / DRIFT_STEPS).astype(np.int64)
+    remaining = np.diff(bounds, axis=1).ravel()
+    segment_user = np.repeat(np.arange(num_users), DRIFT_STEPS)
+    drift = np.tile(DRIFT_SHARE * np.arange(DRIFT_STEPS) / (DRIFT_STEPS - 1), num_users)
+    tastes = (1 - drift)[:, None] * user_tastes[segment_user]
+    drift_topic = rng.integers(num_topics, size=num_users)[segment_user]
+    tastes[np.arange(len(tastes)), drift_topic] += drift
+
+    taken = np.empty(0, dtype=np.int64)  # sorted user * num_items + item
+    picked_segments, picked_items = [], []
+    for round_ in range(REDRAW_ROUNDS):
+        active = np.flatnonzero(remaining)
+        if not len(active):
+            break
+        # Redraws weigh tastes less each round: a heavy user who has taken her topics'
+        # items goes on to popular items of other topics, as in the exact sampler.
+        weight = AFFINITY_WEIGHT / 2 ** round_
+        # Within topic t, item i weighs popularity * exp(weight * (share of t in i - 1));
+        # topic t weighs its items' total times exp(weight * taste for t). On items of
+        # one topic each this is the exact sampler's distribution.
+        topic_weights = (popularity[:, None] ** POPULARITY_EXPONENT
+                         * np.exp(weight * (item_topics - 1))).T
+        topic_cdfs = np.cumsum(topic_weights, axis=1)
+        taste_cdfs = np.cumsum(topic_cdfs[:, -1] * np.exp(weight * (tastes[active] - 1)), axis=1)
+        taste_cdfs /= taste_cdfs[:, -1:]
+        topic_cdfs /= topic_cdfs[:, -1:]
+        # More draws than needed, as some repeat an item the user already has.
+        draws = (remaining[active] * (1.25 if round_ == 0 else 2)).astype(np.int64) + 1
+        segments = np.repeat(active, draws)
+        items = _draw_items(rng, taste_cdfs, np.repeat(np.arange(len(active)), draws),
+                            topic_cdfs)
+        keys = segment_user[segments] * num_items + items
+        _, first = np.unique(keys, return_index=True)
+        first.sort()  # draw order, so segments stay sorted
+        first = first[~np.isin(keys[first], taken, assume_unique=True)]
+        segments = segments[first]
+        rank = np.arange(len(segments)) - np.searchsorted(segments, segments)
+        keep = first[rank < remaining[segments]]
+        picked_segments.append(segments[rank < remaining[segments]])
+        picked_items.append(items[keep])
+        taken = np.union1d(taken, keys[keep])
+        remaining -= np.bincount(picked_segments[-1], minlength=len(remaining))
+    short = np.flatnonzero(remaining)
+    for user in np.unique(segment_user[short]):
+        lo, hi = np.searchsorted(taken, [user * num_items, (user + 1) * num_items])
+        user_taken = np.zeros(num_items, dtype=bool)
+        user_taken[taken[lo:hi] - user * num_items] = True
+        for segment in short[segment_user[short] == user]:
+            keys = (POPULARITY_EXPONENT * np.log(popularity) + rng.gumbel(size=num_items)
+                    + AFFINITY_WEIGHT * (item_topics @ tastes[segment]))
+            keys[user_taken] = -np.inf
+            items = np.argsort(-keys, kind="stable")[:remaining[segment]]
+            user_taken[items] = True
+            picked_segments.append(np.full(len(items), segment))
+            picked_items.append(items)
+    segments = np.concatenate(picked_segments)
+    order = np.argsort(segments, kind="stable")
+    segments, items = segments[order], np.concatenate(picked_items)[order]
+    del order
+
+    # Relative to the best match this taste allows, as in the exact sampler.
+    affinity = np.empty(len(items))
+    for start in range(0, len(items), _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        taste = tastes[segments[block]]
+        affinity[block] = (item_topics[items[block]] * taste).sum(axis=1) / taste.max(axis=1)
+    ratings = _ratings(rng, affinity)
+    return contract.interactions_frame(np.repeat(user_ids, counts), item_ids[items],
+                                       _timestamps(rng, counts), ratings)
+
+
+def _draw_items(rng: np.random.Generator, taste_cdfs: np.ndarray, rows: np.ndarray,
+                topic_cdfs: np.ndarray) -> np.ndarray:
+    """One item per entry of `rows`: a topic from taste_cdfs[row], then an item from the
+    topic's topic_cdfs."""
+    num_topics, num_items = topic_cdfs.shape
+    topics = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        draws = rng.random(len(topics[block]))
+        topics[block] = np.minimum((draws[:, None] > taste_cdfs[rows[block]]).sum(axis=1),
+                                   num_topics - 1)
+    items = np.empty(len(rows), dtype=np.int64)
+    draws = rng.random(len(rows))
+    for topic in range(num_topics):
+        where = topics == topic
+        items[where] = np.searchsorted(topic_cdfs[topic], draws[where], side="right")
+    return np.minimum(items, num_items - 1)
 
 
 def _chunk_sizes(count: int) -> np.ndarray:

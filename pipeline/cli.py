@@ -27,7 +27,14 @@ def config_overrides(args: argparse.Namespace) -> dict:
         overrides["output_dir"] = args.output_dir
     if getattr(args, "no_cache", False):
         overrides["enable_cache"] = False
-    for assignment in args.set or []:
+    overrides.update(set_overrides(args.set or []))
+    return overrides
+
+
+def set_overrides(assignments: List[str]) -> dict:
+    """--set KEY=VALUE assignments as config overrides (values are YAML)."""
+    overrides = {}
+    for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {assignment!r}")
@@ -224,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     benchmark_command.add_arguments(benchmark_parser)
     benchmark_parser.set_defaults(handler=benchmark_command.main)
+
+    scale_parser = commands.add_parser(
+        "scale-benchmark", help="run the pipeline on synthetic catalogues of MovieLens shapes "
+                                "(1M, 10M, 25M); writes wall time, peak memory and examples/s "
+                                "per component as a table and a plot")
+    from pipeline.scale_benchmark import command as scale_command
+
+    scale_command.add_arguments(scale_parser)
+    scale_parser.set_defaults(handler=scale_command.main)
 
     serve_parser = commands.add_parser(
         "serve", add_help=False,

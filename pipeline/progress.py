@@ -37,6 +37,7 @@ class ComponentProgress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == _RUNNING:
+            self.on_start()
             self._current = {"component": record.args[0], "status": "ran",
                              "start": time.monotonic()}
             self._print(f"{self._current['component']} started")
@@ -48,6 +49,13 @@ class ComponentProgress(logging.Handler):
             self._print(f"{self._current['component']} {'finished' if self._current['status'] == 'ran' else 'reused from cache'}"
                         f" in {self._current['seconds']:.1f} s")
             self._current = None
+            self.on_finish(self.rows[-1])
+
+    def on_start(self) -> None:
+        """Called as a component starts (for subclasses that measure more)."""
+
+    def on_finish(self, row: Dict) -> None:
+        """Called with a component's row once it finished (for subclasses)."""
 
     def _print(self, text: str) -> None:
         elapsed = time.monotonic() - self.started_at
@@ -79,9 +87,11 @@ def attach(progress: ComponentProgress) -> None:
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
 
 
-def run_pipeline(config: config_lib.PipelineConfig) -> run_summary.RunSummary:
-    """Runs every component (or reuses its cached result); returns what the run produced."""
-    tracker = ComponentProgress()
+def run_pipeline(config: config_lib.PipelineConfig,
+                 tracker: Optional[ComponentProgress] = None) -> run_summary.RunSummary:
+    """Runs every component (or reuses its cached result); returns what the run produced.
+    `tracker` (default: a plain ComponentProgress) receives the component records."""
+    tracker = tracker or ComponentProgress()
     attach(tracker)
     tf.get_logger().setLevel("ERROR")
     with run_lock.hold(config.metadata_path):
