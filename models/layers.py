@@ -219,10 +219,13 @@ class HistorySequence(tf_keras.layers.Layer):
         valid = tf.scatter_nd(positions, tf.ones_like(rows, tf.int32), shape) > 0
         x = tf.gather(inputs[features.ITEM_VECTORS], items) + self.positions(tf.range(self.length))
         x = self.input_norm(x)
-        mask = valid[:, tf.newaxis, :] & valid[:, :, tf.newaxis]
-        x = self.attention_norm(x + self.attention(x, x, attention_mask=mask, training=training))
-        x = self.output_norm(x + self.feed_forward(x, training=training))
-        return self.projection(x[:, 0]) * tf.cast(valid[:, :1], x.dtype)
+        # Only the most recent position's output is read: it alone attends (one
+        # layer, so the other positions' outputs would feed nothing).
+        latest = x[:, :1]
+        latest = self.attention_norm(latest + self.attention(
+            latest, x, attention_mask=valid[:, tf.newaxis, :], training=training))
+        latest = self.output_norm(latest + self.feed_forward(latest, training=training))
+        return self.projection(latest[:, 0]) * tf.cast(valid[:, :1], x.dtype)
 
 
 class ItemItem(tf_keras.layers.Layer):

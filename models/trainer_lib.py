@@ -262,6 +262,15 @@ def compile_and_fit(model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimi
     on one), TensorBoard logs in `log_dir`; returns the per-epoch history. Under a
     distribution strategy, call it in the strategy's scope."""
     model.compile(optimizer=optimizer)
+    return fit(model, data, epochs, log_dir=log_dir, callbacks=callbacks,
+               validation_data=validation_data)
+
+
+def fit(model: tf_keras.Model, data: tf.data.Dataset, epochs: int, initial_epoch: int = 0,
+        log_dir: Optional[str] = None, callbacks: Sequence[tf_keras.callbacks.Callback] = (),
+        validation_data: Optional[tf.data.Dataset] = None) -> Dict[str, List[float]]:
+    """Fits a compiled `model` from `initial_epoch` to `epochs` (its optimizer's state
+    carries on, so a second call continues the first); as compile_and_fit otherwise."""
     callbacks = list(callbacks)
     if log_dir:
         callbacks.append(tf_keras.callbacks.TensorBoard(log_dir=log_dir))
@@ -269,7 +278,8 @@ def compile_and_fit(model: tf_keras.Model, optimizer: tf_keras.optimizers.Optimi
         validation_data = distribution.distributed_input(validation_data)
     history = model.fit(distribution.distributed_input(data.prefetch(2)),
                         validation_data=validation_data, epochs=epochs,
-                        callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+                        initial_epoch=initial_epoch, callbacks=callbacks,
+                        verbose=1 if sys.stdout.isatty() else 2)
     return {name: [float(v) for v in values] for name, values in history.history.items()}
 
 

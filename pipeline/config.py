@@ -21,6 +21,7 @@ from models.ranking.hparams import RankingHparams
 from models.retrieval.hparams import RetrievalHparams
 
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
+DEFAULT_DATASET = {"name": "synthetic"}  # the deterministic synthetic catalogue, offline
 
 
 @dataclasses.dataclass
@@ -167,7 +168,7 @@ class PrivacySettings:
 class PipelineConfig:
     pipeline_name: str = "unirec"
     output_dir: str = "output"
-    dataset: Dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "synthetic"})
+    dataset: Dict[str, Any] = dataclasses.field(default_factory=lambda: dict(DEFAULT_DATASET))
     examples: ExampleSettings = dataclasses.field(default_factory=ExampleSettings)
     text_encoder: TextEncoderSettings = dataclasses.field(default_factory=TextEncoderSettings)
     retrieval: RetrievalSettings = dataclasses.field(default_factory=RetrievalSettings)
@@ -327,6 +328,8 @@ def load_config(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] 
         raw["dataset"] = _resolve_dataset_paths(raw["dataset"], os.path.dirname(os.path.abspath(path)))
     if isinstance(raw.get("privacy"), dict):
         raw["privacy"] = _resolve_privacy_paths(raw["privacy"], os.path.dirname(os.path.abspath(path)))
+    if any(k.startswith("dataset.") for k in overrides or {}):
+        raw.setdefault("dataset", dict(DEFAULT_DATASET))  # e.g. --set dataset.shape=ml-1m
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     if "dataset" in (overrides or {}) or any(k.startswith("dataset.") for k in overrides or {}):

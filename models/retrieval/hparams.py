@@ -11,6 +11,9 @@ from typing import List
 from models import families
 from models.retrieval import index, objectives
 
+REFIT_CONTINUE, REFIT_SCRATCH, REFIT_NONE = "continue", "scratch", "none"
+REFITS = (REFIT_CONTINUE, REFIT_SCRATCH, REFIT_NONE)
+
 
 @dataclasses.dataclass
 class RetrievalHparams:
@@ -36,14 +39,20 @@ class RetrievalHparams:
     sequence_dropout: float = 0.1
     # Model selection: fit on all but a seeded `validation_fraction` of each
     # user's history, score the held-out part every `validation_every` epochs
-    # (full-catalogue NDCG@10), stop after `patience` scores without a better
-    # one or after `epochs`, then refit on whole histories for the best number
-    # of epochs.
+    # (full-catalogue NDCG@10). When several recipes are tried (objective
+    # "auto" on a temporal split), each trains `race_epochs`, then only the
+    # leader goes on; it stops after `patience` scores without a better one or
+    # after `epochs`. The refit then learns the carved items too: "continue"
+    # trains the chosen model `refit_epochs` more on whole histories,
+    # "scratch" trains a new one on whole histories for the best number of
+    # epochs, "none" keeps the selected model.
     epochs: int = 150
     validation_fraction: float = 0.2
     validation_every: int = 5
     patience: int = 3
-    refit: bool = True
+    race_epochs: int = 15
+    refit: str = REFIT_CONTINUE
+    refit_epochs: int = 5
     # The softmax runs over the whole catalogue up to this many items; above,
     # over each step's targets plus `sampled_negatives` uniformly drawn items.
     full_softmax_max_items: int = 50_000
@@ -85,6 +94,11 @@ class RetrievalHparams:
         if not self.item_item_decays or not all(0 < d <= 1 for d in self.item_item_decays):
             raise ValueError(f"item_item_decays must be numbers in (0, 1], got "
                              f"{self.item_item_decays}")
+        if self.refit not in REFITS:
+            raise ValueError(f"refit must be one of {REFITS}, got {self.refit!r}")
+        if self.race_epochs < 1 or self.refit_epochs < 1:
+            raise ValueError(f"race_epochs and refit_epochs must be at least 1, got "
+                             f"{self.race_epochs} and {self.refit_epochs}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), "
                              f"got {self.validation_fraction}")

@@ -70,7 +70,7 @@ def choose_blend(model, validation: tf.data.Dataset, scales: Sequence[float],
     layer.scale.assign(0.0)
     scales = [float(scale) for scale in scales]
 
-    @tf.function
+    @tf.function(autograph=False)  # see RetrievalModel.train_step
     def ndcg_by_scale(batch):
         held = batch[VALIDATION_ITEM_IDS]
         visible = {name: value for name, value in batch.items() if name != VALIDATION_ITEM_IDS}

@@ -98,6 +98,10 @@ class RetrievalModel(tfrs.Model):
             scores += self.item_item(inputs)[:, :-1]
         return scores
 
+    # AutoGraph would rewrite the source of every tf_keras layer the step calls
+    # (its rules skip `keras`, not `tf_keras`): 10-20 s of tracing per model
+    # built, and nothing here branches on a tensor's value.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, inputs):
         """tfrs.Model's step, with the regularization divided among the replicas: a
         distribution strategy sums their gradients (the task loss is already each

@@ -30,7 +30,7 @@ def validation_ndcg(model: RetrievalModel, validation: tf.data.Dataset, k: int =
 
 def ndcg_scorer(model: RetrievalModel, k: int = 10):
     """A tf.function: a validation batch -> NDCG@k of each user who has validation items."""
-    @tf.function
+    @tf.function(autograph=False)  # see RetrievalModel.train_step
     def batch_ndcg(batch):
         held = batch[VALIDATION_ITEM_IDS]
         visible = {name: value for name, value in batch.items() if name != VALIDATION_ITEM_IDS}
@@ -44,8 +44,10 @@ def ndcg_scorer(model: RetrievalModel, k: int = 10):
 class ValidationNDCG(tf_keras.callbacks.Callback):
     """Scores the model every `every` epochs; keeps the best weights; early stopping.
 
-    After training, `best_epoch` is the number of epochs of the best score (0
-    when no epoch ran) and the model holds that epoch's weights.
+    Training may come in several `fit` calls (a race between recipes, then the
+    leader's continuation): `stopped` says patience ran out; `restore_best` puts
+    back the weights of `best_epoch`, the number of epochs of the best score (0
+    when no epoch ran).
     """
 
     def __init__(self, validation: tf.data.Dataset, every: int, patience: int):
@@ -55,6 +57,7 @@ class ValidationNDCG(tf_keras.callbacks.Callback):
         self.patience = patience
         self.scores: Dict[int, float] = {}
         self.best_epoch = 0
+        self.stopped = False
         self._best_weights: List[np.ndarray] = []
         self._scorer = None
 
@@ -81,8 +84,13 @@ class ValidationNDCG(tf_keras.callbacks.Callback):
             self.best_epoch = epochs
             self._best_weights = self.model.get_weights()
         elif len([e for e in self.scores if e > self.best_epoch]) >= self.patience:
-            self.model.stop_training = True
+            self.stopped = self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    @property
+    def last_epoch(self) -> int:
+        """Epochs trained so far: every `fit` call ends with a score."""
+        return max(self.scores, default=0)
+
+    def restore_best(self, model: tf_keras.Model) -> None:
         if self._best_weights:
-            self.model.set_weights(self._best_weights)
+            model.set_weights(self._best_weights)

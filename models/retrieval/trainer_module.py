@@ -15,7 +15,7 @@ from models import blocks, families, features, split_info, towers, trainer_lib
 from models import catalogue as catalogue_lib
 from models.retrieval import data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
-from models.retrieval.hparams import RetrievalHparams
+from models.retrieval.hparams import REFIT_CONTINUE, REFIT_NONE, RetrievalHparams
 from models.transform import preprocessing
 
 
@@ -91,15 +91,60 @@ def with_recipe(run: trainer_lib.TrainingRun, recipe: Recipe) -> trainer_lib.Tra
         hparams=dataclasses.replace(run.hparams, objective=recipe.objective))
 
 
+@dataclasses.dataclass
+class Candidate:
+    """A recipe's model in model selection, its scorer and its training history."""
+    recipe: Recipe
+    model: model_lib.RetrievalModel
+    scorer: selection.ValidationNDCG
+    history: Dict[str, List[float]]
+
+
+def train_candidate(model_type: Retrieval, run: trainer_lib.TrainingRun, recipe: Recipe,
+                    fit_batches, validation, epochs: int, log_dir: Optional[str] = None
+                    ) -> Candidate:
+    """Builds the recipe's model and fits it for `epochs` (or until patience runs out),
+    scoring the validation carve every `validation_every` epochs."""
+    hparams = run.hparams
+    tf_keras.utils.set_random_seed(hparams.seed)
+    scorer = selection.ValidationNDCG(validation, hparams.validation_every, hparams.patience)
+    model = model_type.build_model(with_recipe(run, recipe))
+    logging.info("retrieval: selecting %s", recipe)
+    history = trainer_lib.compile_and_fit(
+        model, tf_keras.optimizers.Adam(hparams.learning_rate), fit_batches, epochs,
+        log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=[scorer])
+    return Candidate(recipe, model, scorer, history)
+
+
+def train_on(candidate: Candidate, fit_batches, epochs: int, log_dir: Optional[str] = None
+             ) -> None:
+    """Continues the candidate's training up to `epochs` (or until patience runs out)."""
+    if candidate.scorer.stopped or candidate.scorer.last_epoch >= epochs:
+        return
+    more = trainer_lib.fit(candidate.model, fit_batches, epochs,
+                           initial_epoch=candidate.scorer.last_epoch,
+                           log_dir=log_dir and f"{log_dir}/{candidate.recipe.objective}",
+                           callbacks=[candidate.scorer])
+    for name, values in more.items():
+        candidate.history[name] = candidate.history.get(name, []) + values
+
+
 def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
                      log_dir: Optional[str] = None
                      ) -> Tuple[model_lib.RetrievalModel, Dict[str, List[float]]]:
-    """For each recipe: fits on histories without their validation carve, scoring the
-    carve every few epochs and stopping when it stops improving. The best recipe's
-    item-item block, if any, is then fitted and its scale chosen on the carve
-    (models/retrieval/item_item.py). Then (hparams.refit) fits the best recipe anew
-    on whole histories for its best number of epochs (and the item-item weights on
-    whole histories, at the chosen scale).
+    """Model selection on a validation carve, then the refit.
+
+    Every recipe is fitted on histories without their validation carve for
+    `race_epochs`, scoring the carve every `validation_every` epochs; only the
+    leader goes on, until the carve's score stops improving (`patience`) or
+    `epochs`, and keeps its best epoch's weights. Its item-item block, if any,
+    is then fitted and its scale and decay chosen on the carve
+    (models/retrieval/item_item.py). The refit (hparams.refit) then lets the
+    model learn from the carved items too: "continue" trains the chosen model on
+    whole histories for `refit_epochs` more epochs, "scratch" fits the recipe
+    anew on whole histories for its best number of epochs (slower: a second
+    model to build and train), "none" keeps the selected model. The item-item
+    weights are fitted again on whole histories, at the chosen scale and decay.
 
     Returns:
       (the model, its history: per recipe the selection's losses and validation
@@ -116,23 +161,22 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     fit_part, validation = data.carved(
         users, hparams.validation_fraction, run.split.order_matters, hparams.seed)
     fit_batches = data.shuffled(fit_part, batch_size, hparams.seed)
+    tried = recipes(run)
+    race_epochs = hparams.race_epochs if len(tried) > 1 else hparams.epochs
+    candidates = [train_candidate(model_type, run, recipe, fit_batches, validation,
+                                  min(race_epochs, hparams.epochs), log_dir)
+                  for recipe in tried]
+    best = max(candidates, key=lambda candidate: candidate.scorer.best_score)
+    train_on(best, fit_batches, hparams.epochs, log_dir)
     history: Dict[str, List] = {}
-    best = None
-    for recipe in recipes(run):
-        tf_keras.utils.set_random_seed(hparams.seed)
-        candidate_run = with_recipe(run, recipe)
-        scorer = selection.ValidationNDCG(validation, hparams.validation_every, hparams.patience)
-        model = model_type.build_model(candidate_run)
-        logging.info("retrieval: selecting %s", recipe)
-        fitted = trainer_lib.compile_and_fit(
-            model, tf_keras.optimizers.Adam(hparams.learning_rate), fit_batches, hparams.epochs,
-            log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=[scorer])
-        history.update({f"{recipe.objective}_{name}": values for name, values in fitted.items()})
-        history[f"{recipe.objective}_validation_epochs"] = list(scorer.scores)
-        history[f"{recipe.objective}_{selection.METRIC}"] = list(scorer.scores.values())
-        if best is None or scorer.best_score > best[1].best_score:
-            best = (recipe, scorer, model)
-    recipe, scorer, model = best
+    for candidate in candidates:
+        objective = candidate.recipe.objective
+        history.update({f"{objective}_{name}": values
+                        for name, values in candidate.history.items()})
+        history[f"{objective}_validation_epochs"] = list(candidate.scorer.scores)
+        history[f"{objective}_{selection.METRIC}"] = list(candidate.scorer.scores.values())
+    recipe, scorer, model = best.recipe, best.scorer, best.model
+    scorer.restore_best(model)
     history.update({"selection_loss": history.get(f"{recipe.objective}_loss", []),
                     "validation_epochs": list(scorer.scores),
                     selection.METRIC: list(scorer.scores.values()),
@@ -151,14 +195,19 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
         logging.info("retrieval: item-item decay %s, scale %s: %s %.4f (%.4f without the term)",
                      decay, scale, selection.METRIC, scores[(decay, scale)],
                      scores[(decay, 0.0)] if (decay, 0.0) in scores else float("nan"))
-    if not hparams.refit or scorer.best_epoch == 0:
+    if hparams.refit == REFIT_NONE or scorer.best_epoch == 0:
         return model, history
-    tf_keras.utils.set_random_seed(hparams.seed)
-    refitted = model_type.build_model(with_recipe(run, recipe))
-    history.update(trainer_lib.compile_and_fit(
-        refitted, tf_keras.optimizers.Adam(hparams.learning_rate),
-        data.shuffled(users, batch_size, hparams.seed), scorer.best_epoch,
-        log_dir=log_dir and f"{log_dir}/refit"))
+    whole_batches = data.shuffled(users, batch_size, hparams.seed)
+    if hparams.refit == REFIT_CONTINUE:
+        refitted = model
+        history.update(trainer_lib.fit(
+            model, whole_batches, hparams.refit_epochs, log_dir=log_dir and f"{log_dir}/refit"))
+    else:
+        tf_keras.utils.set_random_seed(hparams.seed)
+        refitted = model_type.build_model(with_recipe(run, recipe))
+        history.update(trainer_lib.compile_and_fit(
+            refitted, tf_keras.optimizers.Adam(hparams.learning_rate), whole_batches,
+            scorer.best_epoch, log_dir=log_dir and f"{log_dir}/refit"))
     if refitted.item_item is not None:
         item_item.fit_weights(refitted.item_item, users, hparams.item_item_l2)
         refitted.item_item.scale.assign(model.item_item.scale)

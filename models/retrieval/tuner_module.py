@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 
 from models import features, trainer_lib
 from models.retrieval import selection
-from models.retrieval.hparams import RetrievalHparams
+from models.retrieval.hparams import REFIT_NONE, RetrievalHparams
 from models.retrieval.trainer_module import Retrieval, select_and_refit
 
 
@@ -39,7 +39,7 @@ class RetrievalTuner(keras_tuner.RandomSearch):
 
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
         values: Dict[str, Any] = trial.hyperparameters.values
-        hparams = dataclasses.replace(self.run.hparams, refit=False, **values)
+        hparams = dataclasses.replace(self.run.hparams, refit=REFIT_NONE, **values)
         _, history = select_and_refit(Retrieval(), dataclasses.replace(self.run, hparams=hparams))
         return {selection.METRIC: max(history[selection.METRIC], default=0.0)}
 

@@ -80,14 +80,42 @@ def test_each_family_builds_from_its_blocks_and_learns(sample, encoder_dir, fami
     assert 0 < history["best_epoch"][0] <= 12
 
 
-def test_model_selection_keeps_the_best_epoch_and_refits_for_as_long(sample):
-    run, model, history = _train(sample, None, epochs=10, validation_every=2, patience=1)
+def test_model_selection_keeps_the_best_epoch_and_refits_from_scratch_for_as_long(sample):
+    run, model, history = _train(sample, None, epochs=10, validation_every=2, patience=1,
+                                 refit="scratch")
     best = history["best_epoch"][0]
     scored = dict(zip(history["validation_epochs"], history[selection.METRIC]))
     assert scored[best] == max(scored.values())
     # Stopped once a score after the best did not improve on it.
     assert max(scored) <= best + 2
     assert len(history["loss"]) == best  # the refit, on whole histories
+
+
+def test_only_the_leading_recipe_trains_past_the_race_then_continues_on_whole_histories(sample):
+    run, model, history = _train(sample, None, epochs=12, validation_every=2, patience=6,
+                                 race_epochs=4, refit_epochs=3)
+    chosen = history["objective"][0]
+    other = ({"future", "denoise"} - {chosen}).pop()  # the split is temporal: both raced
+    assert history[f"{other}_validation_epochs"] == [2, 4]
+    assert len(history[f"{other}_loss"]) == 4
+    # The leader at the race is the one that went on, and scored past it.
+    assert max(history[f"{chosen}_{selection.METRIC}"][:2]) >= max(
+        history[f"{other}_{selection.METRIC}"])
+    assert history["validation_epochs"] == [2, 4, 6, 8, 10, 12]
+    assert len(history[f"{chosen}_loss"]) == 12
+    assert len(history["loss"]) == 3  # the refit went on for refit_epochs
+
+
+def test_refit_none_keeps_the_selected_model(sample):
+    run, model, history = _train(sample, None, epochs=4, validation_every=2, refit="none")
+    assert "loss" not in history
+    best = history["best_epoch"][0]
+    carve_score = dict(zip(history["validation_epochs"], history[selection.METRIC]))[best]
+    fit_part, validation = data.carved(data.users(run), run.hparams.validation_fraction,
+                                       run.split.order_matters, run.hparams.seed)
+    if model.item_item is not None:
+        model.item_item.scale.assign(0.0)
+    assert selection.validation_ndcg(model, validation) == pytest.approx(carve_score, abs=1e-5)
 
 
 def test_a_random_split_leaves_the_order_aware_block_out(tmp_path, encoder_dir):

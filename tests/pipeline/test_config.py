@@ -47,6 +47,12 @@ def test_overrides_win_over_the_file():
     assert config.output_dir == os.path.abspath("elsewhere")
 
 
+def test_a_dataset_key_alone_changes_the_default_dataset():
+    """The default YAML names no dataset: the key goes into the default one."""
+    config = config_lib.load_config(overrides={"dataset.shape": "ml-1m"})
+    assert config.dataset == {"name": "synthetic", "shape": "ml-1m"}
+
+
 def test_unreadable_config_says_which_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read config file .*missing.yaml"):
         config_lib.load_config(str(tmp_path / "missing.yaml"))
