@@ -1,17 +1,19 @@
 """Training rows from a Dataset: train and eval interactions with features and
-history, one candidate row per catalogue item, and their tf.Example encoding."""
-import collections.abc
+history, one candidate row per catalogue item, one row per user.
+
+Interaction and candidate rows are held as columns (encoding.ColumnarRows) and
+built a batch at a time: the dataset's arrays and the split's index arrays are
+all that grows with the number of interactions.
+"""
 import dataclasses
-import numbers
-import os
-from typing import (Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence)
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+import pyarrow as pa
 
 from components.example_gen import external_split
+from components.example_gen.encoding import ColumnarRows, single_values
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
 from data_contract.pseudonyms import Pseudonymiser
@@ -19,32 +21,6 @@ from models import features, split_info
 
 # Guards floor(eval_fraction * n) against products like 0.29 * 100 = 28.999999999999996.
 _FLOOR_TOLERANCE = 1e-9
-
-
-class LazyRows(collections.abc.Sequence):
-    """Interaction rows built when read, each time anew: held as dicts they took about
-    0.8 KB a row (0.8 GB at ML-1M's million interactions, 8 GB at ML-10M's)."""
-
-    def __init__(self, positions: np.ndarray, build: Callable[[int], Dict[str, Any]]):
-        self._positions = positions
-        self._build = build
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self._build(position) for position in self._positions[index]]
-        return self._build(self._positions[index])
-
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        return map(self._build, self._positions)
-
-    def __add__(self, other: Sequence) -> List[Dict[str, Any]]:
-        return list(self) + list(other)
-
-    def __radd__(self, other: Sequence) -> List[Dict[str, Any]]:
-        return list(other) + list(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,52 +77,23 @@ def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
         interactions[features.ITEM_ID].to_numpy(), user_codes, timestamps, order, ~is_eval,
         history_length)
 
-    item_rows = _item_features(dataset)
-    user_rows = _user_features(dataset)
-    user_ids, item_ids, times = [
-        interactions[c].tolist() for c in (features.USER_ID, features.ITEM_ID, features.TIMESTAMP)]
-    ratings = interactions[features.RATING].tolist() if dataset.has_ratings else None
-
-    def interaction_row(index: int) -> Dict[str, Any]:
-        row = {features.USER_ID: user_ids[index], features.ITEM_ID: item_ids[index],
-               features.TIMESTAMP: times[index]}
-        if ratings is not None:
-            row[features.RATING] = ratings[index]
-        row.update(_copy_item_features(item_rows[item_ids[index]]))
-        row.update(user_rows[user_ids[index]])
-        end, size = history_end[index], history_size[index]
-        row[features.HISTORY_ITEM_IDS] = history_items[end - size:end][::-1].tolist()
-        return row
-
-    train = LazyRows(np.flatnonzero(~is_eval), interaction_row)
-    evaluation = LazyRows(np.flatnonzero(is_eval), interaction_row)
-    candidates = [{features.ITEM_ID: item_id, **_copy_item_features(item_rows[item_id])}
-                  for item_id in dataset.items[features.ITEM_ID]]
-    users = _user_rows(interactions[features.USER_ID].to_numpy(),
-                       interactions[features.ITEM_ID].to_numpy(), order, ~is_eval,
-                       user_rows, max_history)
+    item_columns = _item_columns(dataset)
+    user_columns = _user_columns(dataset)
+    interaction_batch = _interaction_batches(dataset, item_columns, user_columns,
+                                             (history_items, history_end, history_size))
+    train = ColumnarRows(np.flatnonzero(~is_eval), interaction_batch)
+    evaluation = ColumnarRows(np.flatnonzero(is_eval), interaction_batch)
+    candidates = ColumnarRows(np.arange(len(dataset.items)),
+                              _candidate_batches(dataset, item_columns))
+    train_order = order[~is_eval[order]]  # by user, then time
+    user_starts = np.flatnonzero(np.diff(user_codes[train_order], prepend=-1))
+    users = ColumnarRows(np.arange(len(user_starts)), _user_batches(
+        dataset, user_columns, train_order, user_starts, max_history))
     order_matters = (split.method == "temporal" if eval_mask is None else
                      split_info.looks_temporal(user_codes, timestamps, is_eval))
     return Examples(splits={features.TRAIN_SPLIT: train, features.EVAL_SPLIT: evaluation,
                             features.CANDIDATES_SPLIT: candidates, features.USERS_SPLIT: users},
                     info=split_info.SplitInfo(order_matters, holdout_ids))
-
-
-def _user_rows(user_ids: np.ndarray, item_ids: np.ndarray, order: np.ndarray,
-               is_train: np.ndarray, user_features: Dict[str, Dict[str, Any]],
-               max_history: int) -> List[Dict[str, Any]]:
-    """One row per user with train interactions: their fields and their last
-    `max_history` train items, most recent first."""
-    train_order = order[is_train[order]]  # by user, then time
-    users, items = user_ids[train_order], item_ids[train_order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    ends = np.r_[starts[1:], len(users)]
-    rows = []
-    for start, end in zip(starts, ends):
-        history = items[max(start, end - max_history):end][::-1].tolist() if max_history else []
-        rows.append({features.USER_ID: users[start], **user_features[users[start]],
-                     features.HISTORY_ITEM_IDS: history})
-    return rows
 
 
 def _holdout_items(rng: np.random.Generator, item_ids: np.ndarray, fraction: float) -> List[str]:
@@ -201,67 +148,103 @@ def _histories(item_ids: np.ndarray, user_codes: np.ndarray, timestamps: np.ndar
     return item_ids[order][sorted_train], history_end, history_size
 
 
-def _item_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
-    """Item id -> item_text (text fields joined), item_tags (tag fields merged) and
-    item_<numeric> of that item; a dataset without text (tag) fields has no item_text
-    (item_tags), so the blocks that read them drop out."""
+def _interaction_batches(dataset: Dataset, item_columns: Dict[str, pa.ListArray],
+                         user_columns: Dict[str, pa.ListArray], histories):
+    """positions -> the record batch of those interactions: ids, time, rating, the
+    item's and the user's features and the history (most recent first)."""
+    interactions = dataset.interactions
+    ids = {name: interactions[name].to_numpy()
+           for name in (features.USER_ID, features.ITEM_ID, features.TIMESTAMP)}
+    if dataset.has_ratings:
+        ids[features.RATING] = interactions[features.RATING].to_numpy()
+    item_codes = _codes(dataset.items[features.ITEM_ID], ids[features.ITEM_ID])
+    user_codes = _codes(dataset.users[features.USER_ID], ids[features.USER_ID])
+    history_items, history_end, history_size = histories
+
+    def batch_of(positions: np.ndarray) -> pa.RecordBatch:
+        columns = {name: single_values(pa.array(values[positions])) for name, values in ids.items()}
+        for name, column in item_columns.items():
+            columns[name] = column.take(item_codes[positions])
+        for name, column in user_columns.items():
+            columns[name] = column.take(user_codes[positions])
+        columns[features.HISTORY_ITEM_IDS] = _backwards(
+            history_items, history_end[positions], history_size[positions])
+        return pa.RecordBatch.from_pydict(columns)
+
+    return batch_of
+
+
+def _candidate_batches(dataset: Dataset, item_columns: Dict[str, pa.ListArray]):
+    """item codes -> the record batch of those catalogue items: id and features."""
+    item_ids = single_values(pa.array(dataset.items[features.ITEM_ID].to_numpy(), pa.string()))
+
+    def batch_of(codes: np.ndarray) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pydict({
+            features.ITEM_ID: item_ids.take(codes),
+            **{name: column.take(codes) for name, column in item_columns.items()}})
+
+    return batch_of
+
+
+def _user_batches(dataset: Dataset, user_columns: Dict[str, pa.ListArray],
+                  train_order: np.ndarray, user_starts: np.ndarray, max_history: int):
+    """indices into user_starts -> the record batch of those users: id, features and
+    their last `max_history` train items, most recent first. `train_order` holds the
+    train interactions by user, then time; each user's run starts at `user_starts`."""
+    user_ids = dataset.interactions[features.USER_ID].to_numpy()
+    train_items = dataset.interactions[features.ITEM_ID].to_numpy()[train_order]
+    user_ends = np.r_[user_starts[1:], len(train_order)].astype(np.int64)
+    first_rows = train_order[user_starts]
+    user_codes = _codes(dataset.users[features.USER_ID], user_ids[first_rows])
+
+    def batch_of(users: np.ndarray) -> pa.RecordBatch:
+        columns = {features.USER_ID: single_values(pa.array(user_ids[first_rows[users]],
+                                                            pa.string()))}
+        for name, column in user_columns.items():
+            columns[name] = column.take(user_codes[users])
+        end = user_ends[users]
+        columns[features.HISTORY_ITEM_IDS] = _backwards(
+            train_items, end, np.minimum(end - user_starts[users], max_history))
+        return pa.RecordBatch.from_pydict(columns)
+
+    return batch_of
+
+
+def _backwards(values: np.ndarray, end: np.ndarray, size: np.ndarray) -> pa.ListArray:
+    """Row r: values[end_r - 1], values[end_r - 2], ..., values[end_r - size_r]."""
+    offsets = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
+    back = np.arange(offsets[-1]) - np.repeat(offsets[:-1], size)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
+                                    pa.array(values[np.repeat(end - 1, size) - back], pa.string()))
+
+
+def _codes(table_ids: pd.Series, ids: np.ndarray) -> np.ndarray:
+    """The row of each id in its table (the contract checked that all are there)."""
+    return pd.Index(table_ids).get_indexer(ids).astype(np.int32)
+
+
+def _item_columns(dataset: Dataset) -> Dict[str, pa.ListArray]:
+    """Per catalogue item (in table order): item_text (text fields joined), item_tags
+    (tag fields merged) and item_<numeric>; a dataset without text (tag) fields has
+    no item_text (item_tags), so the blocks that read them drop out."""
     items = dataset.items
-    text_columns = [items[f].tolist() for f in dataset.item_text_fields]
-    tag_columns = [items[f].tolist() for f in dataset.item_tag_fields]
-    numeric_columns = {features.item_numeric_feature_name(f): items[f].tolist()
-                       for f in dataset.item_numeric_fields}
-    by_id = {}
-    for i, item_id in enumerate(items[features.ITEM_ID]):
-        row = {name: values[i] for name, values in numeric_columns.items()}
-        if text_columns:
-            row[features.ITEM_TEXT] = ". ".join(column[i] for column in text_columns if column[i])
-        if tag_columns:
-            row[features.ITEM_TAGS] = list(dict.fromkeys(
-                tag for column in tag_columns for tag in column[i]))
-        by_id[item_id] = row
-    return by_id
+    columns = {features.item_numeric_feature_name(f): single_values(pa.array(items[f].to_numpy()))
+               for f in dataset.item_numeric_fields}
+    if dataset.item_text_fields:
+        text_columns = [items[f].tolist() for f in dataset.item_text_fields]
+        columns[features.ITEM_TEXT] = single_values(pa.array(
+            [". ".join(text for text in texts if text) for texts in zip(*text_columns)],
+            pa.string()))
+    if dataset.item_tag_fields:
+        tag_columns = [items[f].tolist() for f in dataset.item_tag_fields]
+        columns[features.ITEM_TAGS] = pa.array(
+            [list(dict.fromkeys(tag for tags in lists for tag in tags))
+             for lists in zip(*tag_columns)], pa.list_(pa.string()))
+    return columns
 
 
-def _copy_item_features(item_features: Dict[str, Any]) -> Dict[str, Any]:
-    """A copy whose tag list (if any) is the row's own."""
-    copy = dict(item_features)
-    if features.ITEM_TAGS in copy:
-        copy[features.ITEM_TAGS] = list(copy[features.ITEM_TAGS])
-    return copy
-
-
-def _user_features(dataset: Dataset) -> Dict[str, Dict[str, Any]]:
-    """User id -> user_<field> of that user."""
+def _user_columns(dataset: Dataset) -> Dict[str, pa.ListArray]:
+    """Per user (in table order): user_<field>."""
     fields = dataset.user_categorical_fields + dataset.user_numeric_fields
-    columns = {features.user_feature_name(f): dataset.users[f].tolist() for f in fields}
-    return {user_id: {name: values[i] for name, values in columns.items()}
-            for i, user_id in enumerate(dataset.users[features.USER_ID])}
-
-
-def to_tf_example(row: Mapping[str, Any]) -> tf.train.Example:
-    """str and lists of str -> bytes_list (UTF-8), int -> int64_list, float -> float_list."""
-    return tf.train.Example(features=tf.train.Features(
-        feature={name: _feature(name, value) for name, value in row.items()}))
-
-
-def _feature(name: str, value: Any) -> tf.train.Feature:
-    if isinstance(value, str):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[v.encode("utf-8") for v in value]))
-    if isinstance(value, numbers.Integral):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-    if isinstance(value, numbers.Real):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    raise TypeError(f"feature {name!r}: cannot encode {type(value).__name__} {value!r}")
-
-
-def write_tfrecord_gz(rows: Iterable[Mapping[str, Any]], path: str) -> None:
-    """Writes the rows as GZIP-compressed TFRecords of tf.Examples, creating the folder."""
-    folder = os.path.dirname(path)
-    if folder:
-        tf.io.gfile.makedirs(folder)
-    with tf.io.TFRecordWriter(path, options=tf.io.TFRecordOptions(compression_type="GZIP")) as w:
-        for row in rows:
-            w.write(to_tf_example(row).SerializeToString())
+    return {features.user_feature_name(f): single_values(pa.array(dataset.users[f].to_numpy()))
+            for f in fields}

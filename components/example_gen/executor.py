@@ -1,7 +1,6 @@
 """Executor of UnirecExampleGen: load a dataset, build the splits, write TFRecords."""
 import json
 import logging
-import os
 from typing import Any, Dict, List
 
 from tfx import types
@@ -10,7 +9,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.components.util import examples_utils
 
-from components.example_gen import examples as examples_lib
+from components.example_gen import encoding, examples as examples_lib
 from components.example_gen.split_config import SplitConfig
 from data_contract import adapters, pseudonyms
 from models import split_info
@@ -34,9 +33,9 @@ class Executor(base_executor.BaseExecutor):
             output_dict[standard_component_specs.EXAMPLES_KEY])
         output.split_names = artifact_utils.encode_split_names(list(built.splits))
         for split_name, rows in built.splits.items():
-            path = os.path.join(artifact_utils.get_split_uri([output], split_name),
-                                "data_tfrecord-00000-of-00001.gz")
-            examples_lib.write_tfrecord_gz(rows, path)
+            files = encoding.write_split(
+                rows, artifact_utils.get_split_uri([output], split_name))
+            logging.info("Wrote %d %s examples in %d files", len(rows), split_name, len(files))
             output.set_int_custom_property(f"num_{split_name}_examples", len(rows))
         split_info.write(output.uri, built.info)
         examples_utils.set_payload_format(output, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.example_gen import examples
+from components.example_gen import encoding, examples
 from components.example_gen.split_config import SplitConfig
 from data_contract import csv_files, synthetic
 from models import features
@@ -202,11 +202,12 @@ def test_split_config_rejects_bad_values():
         SplitConfig(eval_fraction=1.0)
 
 
-def test_tf_example_round_trip(tmp_path):
+def test_tf_example_encoding(tmp_path):
     row = {"user_id": "u1", "item_text": "Café", "item_tags": ["a", "b"],
            "history_item_ids": [], "timestamp": 1600000000, "rating": 4.5,
            "item_year": np.float64(1995.0), "count": np.int64(3)}
-    example = examples.to_tf_example(row)
+    records = encoding.serialize(encoding.batch_from_rows([row, row]))
+    example = tf.train.Example.FromString(records[0])
     feature = example.features.feature
     assert feature["item_text"].bytes_list.value == ["Café".encode("utf-8")]
     assert feature["item_tags"].bytes_list.value == [b"a", b"b"]
@@ -218,15 +219,51 @@ def test_tf_example_round_trip(tmp_path):
     assert feature["item_year"].float_list.value == [1995.0]
 
     path = str(tmp_path / "Split-train" / "data.gz")
-    examples.write_tfrecord_gz([row, row], path)
-    records = list(tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator())
-    assert len(records) == 2
-    assert tf.train.Example.FromString(records[0]) == example
+    encoding.write_tfrecord_gz([row, row], path)
+    assert [_decoded(r) for r in _read(path)] == [_decoded(r) for r in records]
 
 
 def test_tf_example_rejects_unknown_types():
     with pytest.raises(TypeError, match="'bad'"):
-        examples.to_tf_example({"bad": {"a": 1}})
+        encoding.serialize(encoding.batch_from_rows([{"bad": {"a": 1}}]))
+
+
+def _read(path):
+    return list(tf.data.TFRecordDataset(path, compression_type="GZIP").as_numpy_iterator())
+
+
+def _decoded(record):
+    """A tf.Example -> a dict row, single values unwrapped."""
+    row = {}
+    for name, feature in tf.train.Example.FromString(record).features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value)
+        if kind == "bytes_list":
+            values = [v.decode("utf-8") for v in values]
+        row[name] = values if name in encoding.LIST_FEATURES else values[0]
+    return row
+
+
+def test_written_shards_hold_every_row_once_as_built(dataset, tmp_path):
+    """Rows built a batch at a time and written to several files equal the rows read
+    one at a time; floats compared at float32, as tf.Example stores them."""
+    result = examples.build_examples(dataset, SplitConfig(holdout_item_fraction=0.1),
+                                     HISTORY_LENGTH)
+    for name, rows in result.splits.items():
+        paths = encoding.write_split(rows, str(tmp_path / name), rows_per_shard=700)
+        assert len(paths) == max(1, math.ceil(len(rows) / 700))
+        written = [_decoded(r) for path in paths for r in _read(path)]
+        expected = [{k: np.float32(v) if isinstance(v, float) else v for k, v in row.items()}
+                    for row in rows]
+        assert written == expected, name
+    assert len(result.splits[features.USERS_SPLIT]) == dataset.interactions[
+        features.USER_ID].nunique()
+
+
+def test_an_empty_split_is_one_empty_file(tmp_path):
+    paths = encoding.write_split([], str(tmp_path))
+    assert [pathlib.Path(p).name for p in paths] == ["data_tfrecord-00000-of-00001.gz"]
+    assert _read(paths[0]) == []
 
 
 def test_random_rows_split_takes_the_fraction_of_all_rows():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.example_gen import examples as examples_lib
+from components.example_gen import encoding
 from components.example_gen.split_config import SplitConfig
 from data_contract import synthetic
 from models import features, trainer_lib
@@ -82,7 +82,7 @@ def biases_rmse(train_rows, eval_rows, shrinkage=5.0, sweeps=10):
 def _eval_rmse(sample, model):
     rows = sample.rows[features.EVAL_SPLIT]
     raw = tf.io.parse_example(
-        [examples_lib.to_tf_example(row).SerializeToString() for row in rows],
+        encoding.serialize(encoding.batch_from_rows(rows)),
         sample.tft_output.raw_feature_spec())
     predictions = model(sample.tft_output.transform_features_layer()(raw)).numpy()
     return np.sqrt(np.mean((predictions - _ratings(rows)) ** 2))
@@ -151,7 +151,7 @@ def test_exported_score_matches_the_in_memory_model(sample, exported):
     model, loaded = exported
     rows = sample.rows[features.EVAL_SPLIT][:64]
     raw = tf.io.parse_example(
-        [examples_lib.to_tf_example(row).SerializeToString() for row in rows],
+        encoding.serialize(encoding.batch_from_rows(rows)),
         sample.tft_output.raw_feature_spec())
     in_memory = model(sample.tft_output.transform_features_layer()(raw)).numpy()
     served = loaded.signatures["score"](**_score_inputs(rows))["scores"].numpy()
@@ -161,7 +161,7 @@ def test_exported_score_matches_the_in_memory_model(sample, exported):
 def test_serving_default_on_examples_equals_score(sample, exported):
     _, loaded = exported
     rows = sample.rows[features.EVAL_SPLIT][64:96]
-    examples = tf.constant([examples_lib.to_tf_example(row).SerializeToString() for row in rows])
+    examples = tf.constant(encoding.serialize(encoding.batch_from_rows(rows)))
     predictions = loaded.signatures["serving_default"](examples=examples)["predictions"]
     scores = loaded.signatures["score"](**_score_inputs(rows))["scores"]
     assert predictions.shape == (len(rows),)
@@ -170,8 +170,8 @@ def test_serving_default_on_examples_equals_score(sample, exported):
 
 def test_sampled_evaluation_pairs_each_example_with_fixed_negatives(sample, exported):
     _, loaded = exported
-    examples = tf.constant([examples_lib.to_tf_example(row).SerializeToString()
-                            for row in sample.rows[features.EVAL_SPLIT][:16]])
+    examples = tf.constant(encoding.serialize(encoding.batch_from_rows(
+        sample.rows[features.EVAL_SPLIT][:16])))
     scores = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
     labels = loaded.signatures[export.SAMPLED_LABELS](examples=examples)[export.SAMPLED_LABELS]
     assert scores.shape == labels.shape == (16, 3)

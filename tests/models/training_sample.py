@@ -16,7 +16,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.example_gen import examples as examples_lib
+from components.example_gen import encoding, examples as examples_lib
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
 from models import features, split_info
@@ -55,7 +55,7 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
     examples.uri = str(root / "examples")
     examples.split_names = artifact_utils.encode_split_names(list(built.splits))
     for name, rows in built.splits.items():
-        examples_lib.write_tfrecord_gz(
+        encoding.write_tfrecord_gz(
             rows, str(pathlib.Path(artifact_utils.get_split_uri([examples], name)) / "data.gz"))
     split_info.write(examples.uri, built.info)
     train_rows = built.splits[features.TRAIN_SPLIT]
