@@ -50,6 +50,17 @@ def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.d
             .batch(batch_size, drop_remainder=several_replicas))
 
 
+def sampled(users_batches: tf.data.Dataset, fraction: float, seed: int) -> tf.data.Dataset:
+    """About `fraction` of the users, in the input's order: whether a user is in
+    depends on the user and the seed alone, so every pass holds the same users."""
+    def chosen(user):
+        # Position -1, which no history has: independent of the carve's draws.
+        return objectives.hash_uniform(user[features.USER_ID], tf.constant(-1, tf.int64),
+                                       seed) < fraction
+
+    return users_batches.unbatch().filter(chosen).batch(_READ_BATCH)
+
+
 def carved(users_batches: tf.data.Dataset, fraction: float, order_matters: bool, seed: int
            ) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
     """(fit, validation): histories without their validation part; the same with the

@@ -105,12 +105,12 @@ def carve(history: tf.SparseTensor, user_keys: tf.Tensor, fraction: float,
     else:
         # A draw per (user, position) that depends on nothing else: the same user
         # gets the same carve whatever batch or order it comes in.
-        draws = _hash_uniform(tf.gather(user_keys, rows), history.indices[:, 1], seed)
+        draws = hash_uniform(tf.gather(user_keys, rows), history.indices[:, 1], seed)
         order_key = _rank_within_rows(draws, rows, tf.shape(counts)[0])
     return _split(history, order_key < tf.gather(num_held, rows))
 
 
-def _hash_uniform(a: tf.Tensor, b: tf.Tensor, seed: int) -> tf.Tensor:
+def hash_uniform(a: tf.Tensor, b: tf.Tensor, seed: int) -> tf.Tensor:
     """A uniform [0, 1) float64 that is a fixed function of (a, b, seed) (splitmix64 finaliser)."""
     def constant(value):
         return tf.constant(value, tf.uint64)

@@ -135,8 +135,9 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     """Model selection on a validation carve, then the refit.
 
     Every recipe is fitted on histories without their validation carve for
-    `race_epochs`, scoring the carve every `validation_every` epochs; only the
-    leader goes on, until the carve's score stops improving (`patience`) or
+    `race_epochs` (on a sample of `race_max_users` users when there are more),
+    scoring the carve every `validation_every` epochs; only the leader goes on,
+    on every user, until the carve's score stops improving (`patience`) or
     `epochs`, and keeps its best epoch's weights. Its item-item block, if any,
     is then fitted and its scale and decay chosen on the carve
     (models/retrieval/item_item.py). The refit (hparams.refit) then lets the
@@ -163,7 +164,14 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     fit_batches = data.shuffled(fit_part, batch_size, hparams.seed)
     tried = recipes(run)
     race_epochs = hparams.race_epochs if len(tried) > 1 else hparams.epochs
-    candidates = [train_candidate(model_type, run, recipe, fit_batches, validation,
+    race_batches = fit_batches
+    if len(tried) > 1 and 0 < hparams.race_max_users < num_users:
+        logging.info("retrieval: the race trains on a sample of about %d of %d users",
+                     hparams.race_max_users, num_users)
+        race_batches = data.shuffled(
+            data.sampled(fit_part, hparams.race_max_users / num_users, hparams.seed),
+            batch_size, hparams.seed)
+    candidates = [train_candidate(model_type, run, recipe, race_batches, validation,
                                   min(race_epochs, hparams.epochs), log_dir)
                   for recipe in tried]
     best = max(candidates, key=lambda candidate: candidate.scorer.best_score)

@@ -106,6 +106,22 @@ def test_only_the_leading_recipe_trains_past_the_race_then_continues_on_whole_hi
     assert len(history["loss"]) == 3  # the refit went on for refit_epochs
 
 
+def test_above_race_max_users_the_race_trains_on_a_stable_sample(sample):
+    run, model, history = _train(sample, None, epochs=2, validation_every=2, race_epochs=2,
+                                 refit="none", race_max_users=50)
+    fit_part, _ = data.carved(data.users(run), run.hparams.validation_fraction,
+                              run.split.order_matters, run.hparams.seed)
+    chosen = [data.sampled(fit_part, 50 / 150, run.hparams.seed) for _ in range(2)]
+    ids = [np.concatenate([b[features.USER_ID].numpy() for b in users]) for users in chosen]
+    np.testing.assert_array_equal(ids[0], ids[1])  # the same users on every pass
+    assert 30 <= len(ids[0]) <= 70
+    # Batches of 150 // min_steps_per_epoch = 18 users: two epochs over all 150 users
+    # take 18 steps, over the sample at most 2 * ceil(70 / 18) = 8 (the optimizer's
+    # count is one more per fit call).
+    assert history["validation_epochs"] == [2]
+    assert model.optimizer.iterations.numpy() <= 2 * -(-70 // 18) + 1
+
+
 def test_refit_none_keeps_the_selected_model(sample):
     run, model, history = _train(sample, None, epochs=4, validation_every=2, refit="none")
     assert "loss" not in history
