@@ -27,6 +27,7 @@ import secrets
 from typing import FrozenSet, Tuple
 
 import numpy as np
+import pandas as pd
 
 from data_contract.contract import Dataset
 from data_contract.errors import ContractError
@@ -125,14 +126,14 @@ class Pseudonymiser:
         and which of its interactions were kept."""
         interactions, users = dataset.interactions, dataset.users
         mapping = self._mapping(interactions[features.USER_ID], users[features.USER_ID])
-        interactions = interactions.assign(
-            **{features.USER_ID: interactions[features.USER_ID].map(mapping)})
-        users = users.assign(**{features.USER_ID: users[features.USER_ID].map(mapping)})
+        interactions = _with_user_ids(interactions, mapping)
+        users = _with_user_ids(users, mapping)
         kept = ~interactions[features.USER_ID].isin(erased).to_numpy()
         if not kept.any():
             raise ContractError(f"Dataset {dataset.name!r}: every user with interactions is on "
                                 "the erasure list; nothing is left to train on")
-        interactions = interactions[kept].reset_index(drop=True)
+        if not kept.all():
+            interactions = interactions[kept].reset_index(drop=True)
         users = users[~users[features.USER_ID].isin(erased)].reset_index(drop=True)
         return dataclasses.replace(dataset, interactions=interactions, users=users), kept
 
@@ -145,6 +146,14 @@ class Pseudonymiser:
                 f"two of the {len(mapping)} user ids have the same pseudonym under this key; "
                 f"set another key ({KEY_ENV} or privacy.key_file) and rerun")
         return mapping
+
+
+def _with_user_ids(frame: pd.DataFrame, mapping: dict) -> pd.DataFrame:
+    """The frame with its user ids mapped; its other columns shared, not copied (at
+    ML-10M's 10M interactions a copy of the frame was 0.3 GB more at ExampleGen's peak)."""
+    mapped = frame.copy(deep=False)
+    mapped[features.USER_ID] = frame[features.USER_ID].map(mapping)
+    return mapped
 
 
 def read_erased(path: str) -> Tuple[FrozenSet[str], bytes]:

@@ -337,9 +337,11 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
         topic_cdfs /= topic_cdfs[:, -1:]
         # More draws than needed, as some repeat an item the user already has.
         draws = (remaining[active] * (1.25 if round_ == 0 else 2)).astype(np.int64) + 1
-        segments = np.repeat(active, draws)
-        items = _draw_items(rng, taste_cdfs, np.repeat(np.arange(len(active)), draws),
-                            topic_cdfs)
+        # int32 where values allow: these arrays hold every draw (12.5M at ML-10M).
+        segments = np.repeat(active.astype(np.int32), draws)
+        rows = np.repeat(np.arange(len(active), dtype=np.int32), draws)
+        items = _draw_items(rng, taste_cdfs, rows, topic_cdfs)
+        del rows
         keys = segment_user[segments] * num_items + items
         _, first = np.unique(keys, return_index=True)
         first.sort()  # draw order, so segments stay sorted
@@ -385,18 +387,18 @@ def _draw_items(rng: np.random.Generator, taste_cdfs: np.ndarray, rows: np.ndarr
     """One item per entry of `rows`: a topic from taste_cdfs[row], then an item from the
     topic's topic_cdfs."""
     num_topics, num_items = topic_cdfs.shape
-    topics = np.empty(len(rows), dtype=np.int64)
+    topics = np.empty(len(rows), dtype=np.int32)
     for start in range(0, len(rows), _BLOCK_ROWS):
         block = slice(start, start + _BLOCK_ROWS)
         draws = rng.random(len(topics[block]))
         topics[block] = np.minimum((draws[:, None] > taste_cdfs[rows[block]]).sum(axis=1),
                                    num_topics - 1)
-    items = np.empty(len(rows), dtype=np.int64)
+    items = np.empty(len(rows), dtype=np.int32)
     draws = rng.random(len(rows))
     for topic in range(num_topics):
         where = topics == topic
         items[where] = np.searchsorted(topic_cdfs[topic], draws[where], side="right")
-    return np.minimum(items, num_items - 1)
+    return np.minimum(items, num_items - 1, out=items)
 
 
 def _chunk_sizes(count: int) -> np.ndarray:

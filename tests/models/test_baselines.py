@@ -149,22 +149,31 @@ def test_evaluate_ranks_only_the_given_items():
     assert metrics["recall@1"] == 1.0
 
 
-def test_itemknn_sparse_similarity_matches_the_dense_formula():
+@pytest.mark.parametrize("block_cells", [1 << 24, NUM_ITEMS * 7])  # one block; blocks of 7
+def test_itemknn_top_k_similarity_matches_the_dense_formula(monkeypatch, block_cells):
+    monkeypatch.setattr(itemknn, "_BLOCK_CELLS", block_cells)
     train = baselines.binarize(planted_blocks() + sp.random(NUM_USERS, NUM_ITEMS, 0.05,
                                                             random_state=1))
     co_counts = (train.T @ train).toarray()
     norms = np.sqrt(np.diag(co_counts))
     dense = co_counts / (np.outer(norms, norms) + 10.0 + 1e-12)
     np.fill_diagonal(dense, 0.0)
-    similarity = itemknn.cosine_similarity(train, 10.0)
-    assert sp.issparse(similarity)
-    np.testing.assert_array_equal(similarity.toarray(), dense)
-    for k in (3, NUM_ITEMS):
-        kept = itemknn.keep_top_k_per_column(similarity, k).toarray()
+    for k in (1, 3, NUM_ITEMS):
+        similarity = itemknn.top_k_similarity(train, 10.0, k)
+        assert sp.issparse(similarity)
         order = np.argsort(-dense, axis=0, kind="stable")[:k]  # ties: the lower row first
         expected = np.zeros_like(dense)
         expected[order, np.arange(NUM_ITEMS)] = dense[order, np.arange(NUM_ITEMS)]
-        np.testing.assert_array_equal(kept, expected)
+        np.testing.assert_array_equal(similarity.toarray(), expected)
+
+
+def test_itemknn_keeps_the_lower_rows_of_ties_at_the_cut():
+    values = np.array([[0.5, 0.0], [0.2, 0.3], [0.2, 0.0], [0.9, 0.3], [0.2, 0.3]])
+    kept = itemknn._top_k_per_column(values, 3)
+    np.testing.assert_array_equal(kept, [[True, False], [True, True], [False, False],
+                                         [True, True], [False, True]])
+    # No more than the positive entries: column 1 has three.
+    assert itemknn._top_k_per_column(values, 4)[:, 1].sum() == 3
 
 
 def test_ease_inverse_in_place_matches_numpy():
