@@ -216,7 +216,8 @@ def users_from_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
 
 def interactions_frame(user_ids, item_ids, timestamps,
                        ratings: Optional[np.ndarray] = None) -> pd.DataFrame:
-    """Interactions with the contract's dtypes."""
+    """Interactions with the contract's dtypes. The frame holds the arrays it is given
+    where their dtype already fits (no copy): pass arrays nobody else writes to."""
     columns = {
         features.USER_ID: np.asarray(user_ids, dtype=object),
         features.ITEM_ID: np.asarray(item_ids, dtype=object),
@@ -224,4 +225,4 @@ def interactions_frame(user_ids, item_ids, timestamps,
     }
     if ratings is not None:
         columns[features.RATING] = np.asarray(ratings, dtype=np.float64)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)

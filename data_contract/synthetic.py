@@ -296,8 +296,11 @@ def _interactions(rng: np.random.Generator, user_tastes: np.ndarray, item_topics
 
 
 def _ratings(rng: np.random.Generator, affinity: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(1 + 4 * affinity + rng.normal(0.0, RATING_NOISE, size=len(affinity))),
-                   1, 5)
+    """clip(rint(1 + 4 * affinity + noise), 1, 5), computed in place."""
+    ratings = 4 * affinity
+    ratings += 1
+    ratings += rng.normal(0.0, RATING_NOISE, size=len(affinity))
+    return np.clip(np.rint(ratings, out=ratings), 1, 5, out=ratings)
 
 
 _BLOCK_ROWS = 500_000  # rows x topics temporaries are built this many rows at a time
@@ -364,12 +367,15 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
             keys[user_taken] = -np.inf
             items = np.argsort(-keys, kind="stable")[:remaining[segment]]
             user_taken[items] = True
-            picked_segments.append(np.full(len(items), segment))
-            picked_items.append(items)
+            picked_segments.append(np.full(len(items), segment, dtype=np.int32))
+            picked_items.append(items.astype(np.int32))
+    # Every array of one value per interaction is freed as soon as it is used: at
+    # ML-10M each is 40-80 MB, and the peak of this function is ExampleGen's peak.
+    del taken, keys
     segments = np.concatenate(picked_segments)
     order = np.argsort(segments, kind="stable")
     segments, items = segments[order], np.concatenate(picked_items)[order]
-    del order
+    del order, picked_segments, picked_items
 
     # Relative to the best match this taste allows, as in the exact sampler.
     affinity = np.empty(len(items))
@@ -377,8 +383,12 @@ def _interactions_scalable(rng: np.random.Generator, user_tastes: np.ndarray,
         block = slice(start, start + _BLOCK_ROWS)
         taste = tastes[segments[block]]
         affinity[block] = (item_topics[items[block]] * taste).sum(axis=1) / taste.max(axis=1)
+    del segments, tastes
     ratings = _ratings(rng, affinity)
-    return contract.interactions_frame(np.repeat(user_ids, counts), item_ids[items],
+    del affinity
+    item_column = item_ids[items]
+    del items
+    return contract.interactions_frame(np.repeat(user_ids, counts), item_column,
                                        _timestamps(rng, counts), ratings)
 
 
@@ -409,8 +419,10 @@ def _timestamps(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
     """Increasing times per user, within a personal active window of 2020."""
     starts = rng.uniform(0.0, 0.3, size=len(counts)) * YEAR_SECONDS
     ends = rng.uniform(0.7, 1.0, size=len(counts)) * YEAR_SECONDS
-    owner = np.repeat(np.arange(len(counts)), counts)
-    offsets = starts[owner] + rng.random(len(owner)) * (ends - starts)[owner]
+    owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    offsets = rng.random(len(owner))  # in place: starts + draw * window, as one expression gives
+    offsets *= (ends - starts)[owner]
+    offsets += starts[owner]
     # Sorting by (user, offset) keeps users in order and their times increasing.
     offsets = offsets[np.lexsort((offsets, owner))]
     return START + offsets.astype(np.int64)

@@ -64,7 +64,7 @@ def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
     rng = np.random.default_rng(split.seed)
     holdout_ids = _holdout_items(rng, dataset.items[features.ITEM_ID].to_numpy(),
                                  split.holdout_item_fraction)
-    user_codes = pd.factorize(interactions[features.USER_ID])[0]
+    user_codes = pd.factorize(interactions[features.USER_ID])[0].astype(np.int32)
     timestamps = interactions[features.TIMESTAMP].to_numpy()
     # Positions in (user, time, source order) order.
     order = np.lexsort((np.arange(len(interactions)), timestamps, user_codes))
@@ -130,22 +130,29 @@ def _eval_interactions(rng: np.random.Generator, split: SplitConfig, user_codes:
 def _histories(item_ids: np.ndarray, user_codes: np.ndarray, timestamps: np.ndarray,
                order: np.ndarray, is_train: np.ndarray, history_length: int):
     """The train item ids in (user, time) order, and for each interaction the end and
-    length of its history slice in them."""
-    sorted_users, sorted_times = user_codes[order], timestamps[order]
+    length (int32) of its history slice in them."""
+    sorted_users = user_codes[order]
+    starts_user = np.r_[True, sorted_users[1:] != sorted_users[:-1]]
+    del sorted_users  # one value per interaction: freed early, for ExampleGen's peak
+    sorted_times = timestamps[order]
+    starts_group = starts_user | np.r_[True, sorted_times[1:] != sorted_times[:-1]]
+    del sorted_times
     sorted_train = is_train[order]
-    train_before = np.cumsum(sorted_train) - sorted_train  # train rows earlier in the order
-    starts_group = np.ones(len(order), dtype=bool)
-    starts_group[1:] = ((sorted_users[1:] != sorted_users[:-1])
-                        | (sorted_times[1:] != sorted_times[:-1]))
-    starts_user = np.ones(len(order), dtype=bool)
-    starts_user[1:] = sorted_users[1:] != sorted_users[:-1]
+    train_before = np.cumsum(sorted_train, dtype=np.int32)  # train rows earlier in the order
+    train_before -= sorted_train
     # Ties in time see only what precedes their whole (user, timestamp) group.
-    end = train_before[np.flatnonzero(starts_group)[np.cumsum(starts_group) - 1]]
-    user_start = train_before[np.flatnonzero(starts_user)[np.cumsum(starts_user) - 1]]
-    size = np.minimum(end - user_start, history_length)
+    end = train_before[_run_starts(starts_group)]
+    size = end - train_before[_run_starts(starts_user)]
+    np.minimum(size, history_length, out=size)
     history_end, history_size = np.empty_like(end), np.empty_like(size)
     history_end[order], history_size[order] = end, size
-    return item_ids[order][sorted_train], history_end, history_size
+    return item_ids[order[sorted_train]], history_end, history_size
+
+
+def _run_starts(starts: np.ndarray) -> np.ndarray:
+    """For each position, the position where its run begins (`starts` marks beginnings)."""
+    index = np.where(starts, np.arange(len(starts), dtype=np.int32), 0)
+    return np.maximum.accumulate(index, out=index)
 
 
 def _interaction_batches(dataset: Dataset, item_columns: Dict[str, pa.ListArray],
