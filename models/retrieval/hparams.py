@@ -44,10 +44,10 @@ class RetrievalHparams:
     # leader goes on; it stops after `patience` scores without a better one or
     # after `epochs`. Above `race_max_users` users the race trains on a seeded
     # sample of about that many (0: all): it only has to tell the recipes apart,
-    # and at ML-10M's 69,878 users its 2 x 15 full epochs took 14 minutes. The refit then learns the carved items too: "continue"
-    # trains the chosen model `refit_epochs` more on whole histories,
-    # "scratch" trains a new one on whole histories for the best number of
-    # epochs, "none" keeps the selected model.
+    # and at ML-10M's 69,878 users its 2 x 15 full epochs took 14 minutes. The
+    # refit then learns the carved items too: "continue" trains the chosen model
+    # `refit_epochs` more on whole histories, "scratch" trains a new one on whole
+    # histories for the best number of epochs, "none" keeps the selected model.
     epochs: int = 150
     validation_fraction: float = 0.2
     validation_every: int = 5
@@ -72,6 +72,10 @@ class RetrievalHparams:
         default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
     item_item_decays: List[float] = dataclasses.field(
         default_factory=lambda: [1.0, 0.99, 0.97, 0.95, 0.9, 0.8])
+    # The weights of the forward co-occurrence added to EASE's matrix (what users
+    # take after an item), chosen on the carve where order matters (0: EASE alone).
+    item_item_sequence_weights: List[float] = dataclasses.field(
+        default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
     item_item_max_items: int = 5000
     top_k: int = 100
     # The exported top-k index (models/retrieval/index.py): "brute_force" (exact;
@@ -94,6 +98,9 @@ class RetrievalHparams:
         if not self.item_item_scales or min(self.item_item_scales) < 0:
             raise ValueError(f"item_item_scales must be non-negative numbers, got "
                              f"{self.item_item_scales}")
+        if not self.item_item_sequence_weights or min(self.item_item_sequence_weights) < 0:
+            raise ValueError(f"item_item_sequence_weights must be non-negative numbers, got "
+                             f"{self.item_item_sequence_weights}")
         if not self.item_item_decays or not all(0 < d <= 1 for d in self.item_item_decays):
             raise ValueError(f"item_item_decays must be numbers in (0, 1], got "
                              f"{self.item_item_decays}")

@@ -11,7 +11,18 @@ selection, whole histories for the refit) and the scale is the best of
 are weighted by `decay^rank` (rank 0 the most recent), the decay also chosen on
 the carve: on MovieLens 100K's temporal split, EASE's NDCG@10 on the carve went
 from 0.160 at decay 1 to 0.237 at 0.9, while random splits choose 1.
+
+EASE is symmetric: it cannot tell what users take after an item from what they
+took before it. Where order matters W also holds `sequence_weight` times the
+forward co-occurrence F (`forward_cooccurrence`): F[i, j] counts the users who
+took j within `SEQUENCE_WINDOW` items after i, the k-th next item weighing
+SEQUENCE_STEP_DECAY^(k-1), each row divided by its sum plus one. On the
+MovieLens 100K temporal carve (history decay 0.9) EASE alone scored NDCG@10
+0.235 and EASE + F 0.254; windows of 20, 50 and all items gave 0.254, 0.255
+and 0.253. The weight is chosen on the carve with the decay and scale (0 leaves
+F out; a random split takes 0).
 """
+import dataclasses
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
@@ -23,6 +34,9 @@ from models import blocks, features, id_lists
 from models.baselines.ease import ease_weights
 from models.retrieval.data import VALIDATION_ITEM_IDS
 from models.retrieval.model import ndcg_at_k
+
+SEQUENCE_WINDOW = 20
+SEQUENCE_STEP_DECAY = 0.9
 
 
 def within_size(block_names: Sequence[str], vocab_size: int, max_items: int) -> list:
@@ -36,60 +50,110 @@ def within_size(block_names: Sequence[str], vocab_size: int, max_items: int) -> 
     return [name for name in block_names if name not in too_large]
 
 
-def history_matrix(users_batches: tf.data.Dataset, vocab_size: int) -> sp.csr_matrix:
-    """Users x vocabulary items, 1 where an item is in the user's history."""
-    rows, columns, offset = [], [], 0
+def history_lists(users_batches: tf.data.Dataset) -> Tuple[np.ndarray, np.ndarray]:
+    """(user row, item index) of every history entry, each user's most recent first."""
+    rows, items, offset = [], [], 0
     for batch in users_batches:
         history = batch[features.HISTORY_ITEM_IDS]
         rows.append(history.indices[:, 0].numpy() + offset)
-        columns.append(history.values.numpy())
+        items.append(history.values.numpy())
         offset += int(history.dense_shape[0])
-    rows, columns = (np.concatenate(rows), np.concatenate(columns)) if rows else ([], [])
-    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(offset, vocab_size))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(items).astype(np.int64)
+
+
+def history_matrix(rows: np.ndarray, items: np.ndarray, vocab_size: int) -> sp.csr_matrix:
+    """Users x vocabulary items, 1 where an item is in the user's history."""
+    num_users = int(rows.max()) + 1 if len(rows) else 0
+    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, items)), shape=(num_users, vocab_size))
     matrix.data[:] = 1.0
     return matrix
 
 
-def fit_weights(layer, users_batches: tf.data.Dataset, l2: float) -> None:
-    """Sets the layer's W to EASE's weights over these histories (OOV row and column zero)."""
-    layer.matrix.assign(ease_weights(history_matrix(users_batches, layer.vocab_size), l2)
-                        .astype(np.float32))
+def forward_cooccurrence(rows: np.ndarray, items: np.ndarray, vocab_size: int,
+                         window: int = SEQUENCE_WINDOW,
+                         step_decay: float = SEQUENCE_STEP_DECAY) -> np.ndarray:
+    """F[i, j]: over users, the weight of j coming k <= `window` items after i
+    (`step_decay`^(k-1)); each row divided by its sum plus one. `rows` and
+    `items` list each user's history most recent first, as `history_lists` does."""
+    counts = np.zeros(vocab_size * vocab_size)
+    for step in range(1, window + 1):
+        # Most recent first: the entry `step` places later in the list came earlier.
+        same_user = rows[step:] == rows[:-step]
+        earlier, later = items[step:][same_user], items[:-step][same_user]
+        counts += np.bincount(earlier * vocab_size + later, minlength=vocab_size * vocab_size
+                              ) * step_decay ** (step - 1)
+    counts = counts.reshape(vocab_size, vocab_size)
+    np.fill_diagonal(counts, 0.0)
+    counts /= counts.sum(axis=1, keepdims=True) + 1.0
+    return counts
 
 
-def choose_blend(model, validation: tf.data.Dataset, scales: Sequence[float],
-                 decays: Sequence[float]) -> Tuple[Tuple[float, float], Dict[Tuple[float, float], float]]:
-    """Sets the model's item-item decay and scale to the best pair on the validation carve.
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """The item-item block's two matrices over the same histories."""
+    ease: np.ndarray
+    forward: np.ndarray
 
-    The towers' scores are computed once per batch and the item-item term once
-    per decay; each scale is a weighted sum of the two.
+    def blend(self, sequence_weight: float) -> np.ndarray:
+        return (self.ease + sequence_weight * self.forward).astype(np.float32)
+
+
+def fit_weights(users_batches: tf.data.Dataset, vocab_size: int, l2: float) -> Weights:
+    """EASE's weights and the forward co-occurrence over these histories (OOV row and
+    column zero)."""
+    rows, items = history_lists(users_batches)
+    return Weights(ease_weights(history_matrix(rows, items, vocab_size), l2),
+                   forward_cooccurrence(rows, items, vocab_size))
+
+
+def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
+                 sequence_weights: Sequence[float], scales: Sequence[float],
+                 decays: Sequence[float]
+                 ) -> Tuple[Tuple[float, float, float], Dict[Tuple[float, float, float], float]]:
+    """Sets the model's item-item matrix, decay and scale to the best blend on the
+    validation carve: W = EASE + sequence_weight * F, the term scaled by `scale`.
+
+    The towers' scores and the two matrices' terms are computed once per batch and
+    decay; each (sequence weight, scale) is a weighted sum of the three.
 
     Returns:
-      ((decay, scale), the validation NDCG@10 of each (decay, scale)).
+      ((decay, sequence weight, scale), the validation NDCG@10 of each such triple).
     """
     layer = model.item_item
     layer.scale.assign(0.0)
-    scales = [float(scale) for scale in scales]
+    ease = tf.constant(weights.ease, tf.float32)
+    forward = tf.constant(weights.forward, tf.float32)
+    blends = [(float(weight), float(scale)) for weight in sequence_weights for scale in scales]
 
     @tf.function(autograph=False)  # see RetrievalModel.train_step
-    def ndcg_by_scale(batch):
+    def ndcg_by_blend(batch):
         held = batch[VALIDATION_ITEM_IDS]
         visible = {name: value for name, value in batch.items() if name != VALIDATION_ITEM_IDS}
         towers = model.scores(visible)
-        term = layer.unscaled(visible)[:, :-1]
+        history = layer.history_weights(visible)
+        ease_term = tf.linalg.matmul(history, ease)[:, :-1]  # the OOV column dropped
+        forward_term = tf.linalg.matmul(history, forward)[:, :-1]
         has_held = id_lists.row_counts(held) > 0
-        return tf.stack([tf.boolean_mask(ndcg_at_k(towers + scale * term,
-                                                   visible[features.HISTORY_ITEM_IDS], held), has_held)
-                         for scale in scales])
+        return tf.stack([
+            tf.boolean_mask(ndcg_at_k(towers + scale * (ease_term + weight * forward_term),
+                                      visible[features.HISTORY_ITEM_IDS], held), has_held)
+            for weight, scale in blends])
 
     scores = {}
     for decay in decays:
         layer.decay.assign(decay)
-        per_batch = [ndcg_by_scale(batch).numpy() for batch in validation]
-        values = np.concatenate(per_batch, axis=1) if per_batch else np.zeros([len(scales), 0])
-        for scale, user_values in zip(scales, values):
-            scores[(float(decay), scale)] = float(user_values.mean()) if user_values.size else 0.0
-    # Ties go to the smaller scale, then to the decay nearest 1.
-    best = max(scores, key=lambda pair: (scores[pair], -pair[1], pair[0]))
-    layer.decay.assign(best[0])
-    layer.scale.assign(best[1])
+        per_batch = [ndcg_by_blend(batch).numpy() for batch in validation]
+        values = np.concatenate(per_batch, axis=1) if per_batch else np.zeros([len(blends), 0])
+        for (weight, scale), user_values in zip(blends, values):
+            scores[(float(decay), weight, scale)] = (float(user_values.mean())
+                                                     if user_values.size else 0.0)
+    # Ties go to the smaller scale, then to the smaller sequence weight, then to the
+    # decay nearest 1.
+    best = max(scores, key=lambda key: (scores[key], -key[2], -key[1], key[0]))
+    decay, weight, scale = best
+    layer.matrix.assign(weights.blend(weight))
+    layer.decay.assign(decay)
+    layer.scale.assign(scale)
     return best, scores

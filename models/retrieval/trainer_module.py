@@ -192,17 +192,23 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     logging.info("retrieval: chose %s, best %s %.4f after %d epochs", recipe, selection.METRIC,
                  scorer.best_score, scorer.best_epoch)
     # An untrained model (no epoch ran) stays untrained: no item-item term either.
+    sequence_weight = 0.0
     if model.item_item is not None and scorer.best_epoch > 0:
-        item_item.fit_weights(model.item_item, fit_part, hparams.item_item_l2)
+        weights = item_item.fit_weights(fit_part, model.item_item.vocab_size,
+                                        hparams.item_item_l2)
         # On a random split the order of a history says nothing about what is held out.
-        decays = hparams.item_item_decays if run.split.order_matters else [1.0]
-        (decay, scale), scores = item_item.choose_blend(
-            model, validation, hparams.item_item_scales, decays)
+        order_matters = run.split.order_matters
+        (decay, sequence_weight, scale), scores = item_item.choose_blend(
+            model, validation, weights,
+            hparams.item_item_sequence_weights if order_matters else [0.0],
+            hparams.item_item_scales, hparams.item_item_decays if order_matters else [1.0])
         history.update({"item_item_decay": [decay], "item_item_scale": [scale],
-                        f"item_item_{selection.METRIC}": [scores[pair] for pair in sorted(scores)]})
-        logging.info("retrieval: item-item decay %s, scale %s: %s %.4f (%.4f without the term)",
-                     decay, scale, selection.METRIC, scores[(decay, scale)],
-                     scores[(decay, 0.0)] if (decay, 0.0) in scores else float("nan"))
+                        "item_item_sequence_weight": [sequence_weight],
+                        f"item_item_{selection.METRIC}": [scores[key] for key in sorted(scores)]})
+        logging.info("retrieval: item-item decay %s, sequence weight %s, scale %s: %s %.4f "
+                     "(%.4f without the term)", decay, sequence_weight, scale, selection.METRIC,
+                     scores[(decay, sequence_weight, scale)],
+                     scores.get((decay, sequence_weight, 0.0), float("nan")))
     if hparams.refit == REFIT_NONE or scorer.best_epoch == 0:
         return model, history
     whole_batches = data.shuffled(users, batch_size, hparams.seed)
@@ -217,7 +223,8 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
             refitted, tf_keras.optimizers.Adam(hparams.learning_rate), whole_batches,
             scorer.best_epoch, log_dir=log_dir and f"{log_dir}/refit"))
     if refitted.item_item is not None:
-        item_item.fit_weights(refitted.item_item, users, hparams.item_item_l2)
+        refitted.item_item.matrix.assign(item_item.fit_weights(
+            users, refitted.item_item.vocab_size, hparams.item_item_l2).blend(sequence_weight))
         refitted.item_item.scale.assign(model.item_item.scale)
         refitted.item_item.decay.assign(model.item_item.decay)
     return refitted, history

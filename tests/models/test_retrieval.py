@@ -67,11 +67,13 @@ def test_each_family_builds_from_its_blocks_and_learns(sample, encoder_dir, fami
         if (kept_order or not blocks.get(name).order_aware) and not blocks.get(name).item_item]
     has_item_item = "item_item" in families.get(family).query_blocks
     assert (model.item_item is not None) == has_item_item
-    if has_item_item:  # fitted after the towers, its scale and decay chosen on the carve
+    if has_item_item:  # fitted after the towers, its blend chosen on the carve
         assert history["item_item_scale"][0] in run.hparams.item_item_scales
         assert history["item_item_decay"][0] in run.hparams.item_item_decays
+        assert history["item_item_sequence_weight"][0] in run.hparams.item_item_sequence_weights
         assert len(history["item_item_validation_ndcg@10"]) == (  # the split is temporal
-            len(run.hparams.item_item_scales) * len(run.hparams.item_item_decays))
+            len(run.hparams.item_item_scales) * len(run.hparams.item_item_decays)
+            * len(run.hparams.item_item_sequence_weights))
     assert (run.text_encoder is not None) == families.get(family).uses_text
     losses = history["selection_loss"]  # noisy: each step draws what is held out
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
@@ -325,3 +327,20 @@ import json
 import logging
 import subprocess
 import sys
+
+
+def test_forward_cooccurrence_counts_what_users_took_next_within_the_window():
+    # Histories most recent first: user 0 took 1, then 2, then 3; user 1 took 5, then 4.
+    rows = np.array([0, 0, 0, 1, 1])
+    items = np.array([3, 2, 1, 4, 5])
+    forward = item_item.forward_cooccurrence(rows, items, vocab_size=6, window=2,
+                                             step_decay=0.5)
+    expected = np.zeros((6, 6))
+    # Each row's counts over their sum plus one: 1 -> 2 next (1), 1 -> 3 two later (0.5).
+    expected[1, 2], expected[1, 3] = 1 / 2.5, 0.5 / 2.5
+    expected[2, 3] = 1 / 2
+    expected[5, 4] = 1 / 2
+    # Nothing runs across users (1 and 4 are neighbours in the lists) or backwards.
+    np.testing.assert_allclose(forward, expected)
+    one_step = item_item.forward_cooccurrence(rows, items, vocab_size=6, window=1)
+    assert one_step[1, 3] == 0 and one_step[1, 2] == 0.5
