@@ -161,6 +161,11 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     users = data.users(run)
     fit_part, validation = data.carved(
         users, hparams.validation_fraction, run.split.order_matters, hparams.seed)
+    if 0 < hparams.validation_max_users < num_users:
+        logging.info("retrieval: the carve is scored on a sample of about %d of %d users",
+                     hparams.validation_max_users, num_users)
+        validation = data.sampled(validation, hparams.validation_max_users / num_users,
+                                  hparams.seed)
     fit_batches = data.shuffled(fit_part, batch_size, hparams.seed)
     tried = recipes(run)
     race_epochs = hparams.race_epochs if len(tried) > 1 else hparams.epochs

@@ -124,6 +124,20 @@ def test_above_race_max_users_the_race_trains_on_a_stable_sample(sample):
     assert model.optimizer.iterations.numpy() <= 2 * -(-70 // 18) + 1
 
 
+def test_above_validation_max_users_the_carve_is_scored_on_a_stable_sample(sample):
+    run, model, history = _train(sample, None, epochs=4, validation_every=2, refit="none",
+                                 validation_max_users=50)
+    best = history["best_epoch"][0]
+    carve_score = dict(zip(history["validation_epochs"], history[selection.METRIC]))[best]
+    _, validation = data.carved(data.users(run), run.hparams.validation_fraction,
+                                run.split.order_matters, run.hparams.seed)
+    if model.item_item is not None:
+        model.item_item.scale.assign(0.0)
+    chosen = data.sampled(validation, 50 / 150, run.hparams.seed)
+    assert selection.validation_ndcg(model, chosen) == pytest.approx(carve_score, abs=1e-5)
+    assert selection.validation_ndcg(model, validation) != pytest.approx(carve_score, abs=1e-5)
+
+
 def test_refit_none_keeps_the_selected_model(sample):
     run, model, history = _train(sample, None, epochs=4, validation_every=2, refit="none")
     assert "loss" not in history
