@@ -4,13 +4,15 @@
 validation items (their other items excluded, as the evaluator does), keeps the
 best weights and stops when the score has not improved for `patience` scores.
 """
-from typing import Dict, List
+import contextlib
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
 from models import distribution, features, id_lists
+from models.retrieval.averaging import WeightAverage
 from models.retrieval.data import VALIDATION_ITEM_IDS
 from models.retrieval.model import RetrievalModel, ndcg_at_k
 
@@ -47,12 +49,15 @@ class ValidationNDCG(tf_keras.callbacks.Callback):
     Training may come in several `fit` calls (a race between recipes, then the
     leader's continuation): `stopped` says patience ran out; `restore_best` puts
     back the weights of `best_epoch`, the number of epochs of the best score (0
-    when no epoch ran).
+    when no epoch ran). With an `average` (models/retrieval/averaging.py), the
+    averaged weights are the ones scored and kept.
     """
 
-    def __init__(self, validation: tf.data.Dataset, every: int, patience: int):
+    def __init__(self, validation: tf.data.Dataset, every: int, patience: int,
+                 average: Optional[WeightAverage] = None):
         super().__init__()
         self.validation = validation
+        self.average = average
         self.every = every
         self.patience = patience
         self.scores: Dict[int, float] = {}
@@ -71,18 +76,22 @@ class ValidationNDCG(tf_keras.callbacks.Callback):
         if epochs % self.every and not last:
             return
         self._scorer = self._scorer or ndcg_scorer(self.model)
-        # Agreed between the workers of a cluster, so that all keep the same weights
-        # and stop at the same epoch (one stopping alone would leave the others waiting).
-        score = distribution.agreed_mean(
-            self.model.distribute_strategy,
-            validation_ndcg(self.model, self.validation, scorer=self._scorer))
+        with self.average.swapped() if self.average else contextlib.nullcontext():
+            # Agreed between the workers of a cluster, so that all keep the same weights
+            # and stop at the same epoch (one stopping alone would leave the others
+            # waiting).
+            score = distribution.agreed_mean(
+                self.model.distribute_strategy,
+                validation_ndcg(self.model, self.validation, scorer=self._scorer))
+            is_best = not self._best_weights or score > self.best_score
+            if is_best:
+                self._best_weights = self.model.get_weights()
         self.scores[epochs] = score
         if logs is not None:
             logs[METRIC] = score
         print(f"epoch {epochs}: {METRIC} {score:.4f}", flush=True)
-        if not self._best_weights or score > self.best_score:
+        if is_best:
             self.best_epoch = epochs
-            self._best_weights = self.model.get_weights()
         elif len([e for e in self.scores if e > self.best_epoch]) >= self.patience:
             self.stopped = self.model.stop_training = True
 

@@ -13,7 +13,7 @@ from absl import logging
 
 from models import blocks, families, features, split_info, towers, trainer_lib
 from models import catalogue as catalogue_lib
-from models.retrieval import data, export, item_item, objectives, selection
+from models.retrieval import averaging, data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
 from models.retrieval.hparams import REFIT_CONTINUE, REFIT_NONE, RetrievalHparams
 from models.transform import preprocessing
@@ -98,22 +98,45 @@ class Candidate:
     model: model_lib.RetrievalModel
     scorer: selection.ValidationNDCG
     history: Dict[str, List[float]]
+    average: Optional[averaging.WeightAverage] = None
+
+    @property
+    def callbacks(self) -> List[tf_keras.callbacks.Callback]:
+        return [self.scorer] if self.average is None else [self.average, self.scorer]
+
+
+def average_horizon(epochs: float, num_users: int, batch_size: int) -> float:
+    """The steps of `epochs` epochs over `num_users` users."""
+    return max(1.0, epochs * -(-num_users // batch_size))
+
+
+def weight_average(hparams: RetrievalHparams, num_users: int, batch_size: int,
+                   epochs: Optional[float] = None) -> Optional[averaging.WeightAverage]:
+    """The moving average of the weights over `epochs` (default: the config's
+    `weight_average_epochs`) epochs of steps; None when the config turns it off."""
+    if hparams.weight_average_epochs <= 0:
+        return None
+    return averaging.WeightAverage(average_horizon(
+        hparams.weight_average_epochs if epochs is None else epochs, num_users, batch_size))
 
 
 def train_candidate(model_type: Retrieval, run: trainer_lib.TrainingRun, recipe: Recipe,
-                    fit_batches, validation, epochs: int, log_dir: Optional[str] = None
-                    ) -> Candidate:
+                    fit_batches, validation, epochs: int, log_dir: Optional[str] = None,
+                    average: Optional[averaging.WeightAverage] = None) -> Candidate:
     """Builds the recipe's model and fits it for `epochs` (or until patience runs out),
-    scoring the validation carve every `validation_every` epochs."""
+    scoring the validation carve (with the `average`d weights, if given) every
+    `validation_every` epochs."""
     hparams = run.hparams
     tf_keras.utils.set_random_seed(hparams.seed)
-    scorer = selection.ValidationNDCG(validation, hparams.validation_every, hparams.patience)
+    scorer = selection.ValidationNDCG(validation, hparams.validation_every, hparams.patience,
+                                      average)
     model = model_type.build_model(with_recipe(run, recipe))
     logging.info("retrieval: selecting %s", recipe)
-    history = trainer_lib.compile_and_fit(
+    candidate = Candidate(recipe, model, scorer, {}, average)
+    candidate.history = trainer_lib.compile_and_fit(
         model, tf_keras.optimizers.Adam(hparams.learning_rate), fit_batches, epochs,
-        log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=[scorer])
-    return Candidate(recipe, model, scorer, history)
+        log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=candidate.callbacks)
+    return candidate
 
 
 def train_on(candidate: Candidate, fit_batches, epochs: int, log_dir: Optional[str] = None
@@ -124,7 +147,7 @@ def train_on(candidate: Candidate, fit_batches, epochs: int, log_dir: Optional[s
     more = trainer_lib.fit(candidate.model, fit_batches, epochs,
                            initial_epoch=candidate.scorer.last_epoch,
                            log_dir=log_dir and f"{log_dir}/{candidate.recipe.objective}",
-                           callbacks=[candidate.scorer])
+                           callbacks=candidate.callbacks)
     for name, values in more.items():
         candidate.history[name] = candidate.history.get(name, []) + values
 
@@ -169,17 +192,23 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     fit_batches = data.shuffled(fit_part, batch_size, hparams.seed)
     tried = recipes(run)
     race_epochs = hparams.race_epochs if len(tried) > 1 else hparams.epochs
-    race_batches = fit_batches
+    race_batches, race_users = fit_batches, num_users
     if len(tried) > 1 and 0 < hparams.race_max_users < num_users:
+        race_users = hparams.race_max_users
         logging.info("retrieval: the race trains on a sample of about %d of %d users",
                      hparams.race_max_users, num_users)
         race_batches = data.shuffled(
             data.sampled(fit_part, hparams.race_max_users / num_users, hparams.seed),
             batch_size, hparams.seed)
     candidates = [train_candidate(model_type, run, recipe, race_batches, validation,
-                                  min(race_epochs, hparams.epochs), log_dir)
+                                  min(race_epochs, hparams.epochs), log_dir,
+                                  weight_average(hparams, race_users, batch_size))
                   for recipe in tried]
     best = max(candidates, key=lambda candidate: candidate.scorer.best_score)
+    if best.average is not None and race_users < num_users:
+        # The leader goes on over every user: more steps an epoch.
+        best.average.set_horizon(
+            average_horizon(hparams.weight_average_epochs, num_users, batch_size))
     train_on(best, fit_batches, hparams.epochs, log_dir)
     history: Dict[str, List] = {}
     for candidate in candidates:
@@ -217,16 +246,25 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     if hparams.refit == REFIT_NONE or scorer.best_epoch == 0:
         return model, history
     whole_batches = data.shuffled(users, batch_size, hparams.seed)
+    # The carve cannot score the refit, which learns it: its average spans at most half
+    # of its epochs, so that the weights that learnt the carved items outweigh the rest.
+    refit_epochs = hparams.refit_epochs if hparams.refit == REFIT_CONTINUE else scorer.best_epoch
+    average = weight_average(hparams, num_users, batch_size,
+                             min(hparams.weight_average_epochs, refit_epochs / 2))
+    averages = [average] if average is not None else []
     if hparams.refit == REFIT_CONTINUE:
         refitted = model
         history.update(trainer_lib.fit(
-            model, whole_batches, hparams.refit_epochs, log_dir=log_dir and f"{log_dir}/refit"))
+            model, whole_batches, hparams.refit_epochs, log_dir=log_dir and f"{log_dir}/refit",
+            callbacks=averages))
     else:
         tf_keras.utils.set_random_seed(hparams.seed)
         refitted = model_type.build_model(with_recipe(run, recipe))
         history.update(trainer_lib.compile_and_fit(
             refitted, tf_keras.optimizers.Adam(hparams.learning_rate), whole_batches,
-            scorer.best_epoch, log_dir=log_dir and f"{log_dir}/refit"))
+            scorer.best_epoch, log_dir=log_dir and f"{log_dir}/refit", callbacks=averages))
+    if average is not None:
+        average.apply()
     if refitted.item_item is not None:
         refitted.item_item.matrix.assign(item_item.fit_weights(
             users, refitted.item_item.vocab_size, hparams.item_item_l2).blend(sequence_weight))
