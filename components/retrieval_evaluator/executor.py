@@ -55,10 +55,11 @@ def model_scorer(model, evaluation: data_lib.EvaluationData) -> Scorer:
 
 
 def baseline_scorer(name: str, evaluation: data_lib.EvaluationData, batch_size: int,
-                    seed: int = 0) -> Scorer:
+                    seed: int = 0, tuning_max_users: int = 0) -> Scorer:
     """Catalogue scores for rows of the evaluated users from a baseline fitted on
-    the same training split; users without training interactions score 0."""
-    baseline = baselines_lib.make_baseline(name, seed, batch_size).fit(
+    the same training split (a tuned one scores its validation carve on at most
+    `tuning_max_users` users; 0: all); users without training interactions score 0."""
+    baseline = baselines_lib.make_baseline(name, seed, batch_size, tuning_max_users).fit(
         evaluation.train_matrix, evaluation.item_tags)
 
     def score(rows: np.ndarray) -> np.ndarray:
@@ -190,9 +191,11 @@ def rank_in_batches(scorer: Scorer, evaluation: data_lib.EvaluationData, seen: s
 
 
 def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
-             baselines: List[str], cold_item_ids=(), batch_size: int = _BATCH):
+             baselines: List[str], cold_item_ids=(), batch_size: int = _BATCH,
+             tuning_max_users: int = 0):
     """Metrics of the model and of each baseline on the same users and items,
-    and the model's top-max(cutoffs) catalogue indices per user.
+    and the model's top-max(cutoffs) catalogue indices per user. A tuned baseline
+    scores its validation carve on at most `tuning_max_users` users (0: all).
 
     With held-out (cold) items, each also gets a `cold` entry: its ranking of
     the cold items alone, or None when it cannot rank them.
@@ -205,7 +208,8 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
     results = {}
     for name in ["model", *baselines]:
         scorer = (model_scorer(model, evaluation) if name == "model"
-                  else baseline_scorer(name, evaluation, batch_size))
+                  else baseline_scorer(name, evaluation, batch_size,
+                                       tuning_max_users=tuning_max_users))
         cold = ColdItemRanking(evaluation, cold_items) if len(cold_items) else None
         ranked = rank_in_batches(scorer, evaluation, seen, max_k, batch_size, cold)
         results[name] = metrics_lib.ranking_metrics(
@@ -226,8 +230,9 @@ def build_report(model, evaluation: data_lib.EvaluationData, cold_item_ids: List
                  sample_seed: int, ease_max_items: int):
     """(the evaluation report, the evaluated users, the model's ranking of them).
 
-    Above `max_users` users a seeded sample is evaluated; baselines too large for
-    the catalogue are skipped, and the report says both.
+    Above `max_users` users a seeded sample is evaluated (and the tuned baselines'
+    validation carves are scored on as many); baselines too large for the
+    catalogue are skipped, and the report says both.
     """
     sampled = data_lib.sample_users(evaluation, max_users, sample_seed)
     wanted = list(dict.fromkeys([baseline, *report_baselines]))
@@ -236,7 +241,8 @@ def build_report(model, evaluation: data_lib.EvaluationData, cold_item_ids: List
         logging.info("Baseline %s %s", name, reason)
     # A skipped blessing baseline needs at least one that runs to compare with.
     ran = [name for name in wanted if name not in skipped] or ["popularity"]
-    results, ranking = evaluate(model, sampled, cutoffs, ran, cold_item_ids, batch_users)
+    results, ranking = evaluate(model, sampled, cutoffs, ran, cold_item_ids, batch_users,
+                                tuning_max_users=max_users)
     blessing = bless(results, baseline, skipped, metric, min_relative_improvement)
     logging.info("Retrieval evaluation on %d users: %s", len(sampled.user_ids), blessing)
     num_users = len(evaluation.user_ids)

@@ -12,8 +12,10 @@ USER_BATCH = 1024
 
 def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
              cutoffs: Sequence[int], items: Optional[np.ndarray] = None,
-             batch_size: int = USER_BATCH) -> Dict[str, float]:
-    """metrics.ranking_metrics over the users with test interactions among `items`.
+             batch_size: int = USER_BATCH, max_users: int = 0, seed: int = 0
+             ) -> Dict[str, float]:
+    """metrics.ranking_metrics over the users with test interactions among `items`
+    (a seeded sample of `max_users` of them when there are more; 0: all).
 
     `items` (default: the whole catalogue) are the candidates ranked; a user's
     training items are never recommended. Users are scored `batch_size` at a
@@ -27,6 +29,8 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
     users = np.flatnonzero(np.diff(test.indptr))
     if not len(users):
         raise ValueError("no user has a test interaction with the ranked items")
+    if 0 < max_users < len(users):
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
     ranked = np.concatenate([
         metrics_lib.top_k_unseen(baseline.score(users[rows])[:, items], train[users[rows]],
                                  max(cutoffs))

@@ -120,6 +120,16 @@ def weight_average(hparams: RetrievalHparams, num_users: int, batch_size: int,
         hparams.weight_average_epochs if epochs is None else epochs, num_users, batch_size))
 
 
+def epochs_within_budget(hparams: RetrievalHparams, steps_per_epoch: int,
+                         epochs_done: int = 0, steps_done: int = 0) -> int:
+    """The epoch to train up to: `epochs`, or earlier where `max_steps`, less the
+    `steps_done` in the `epochs_done` so far, runs out (never before one epoch)."""
+    if hparams.max_steps <= 0:
+        return hparams.epochs
+    more = (hparams.max_steps - steps_done) // max(1, steps_per_epoch)
+    return min(hparams.epochs, max(1, epochs_done, epochs_done + more))
+
+
 def train_candidate(model_type: Retrieval, run: trainer_lib.TrainingRun, recipe: Recipe,
                     fit_batches, validation, epochs: int, log_dir: Optional[str] = None,
                     average: Optional[averaging.WeightAverage] = None) -> Candidate:
@@ -160,8 +170,9 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
     Every recipe is fitted on histories without their validation carve for
     `race_epochs` (on a sample of `race_max_users` users when there are more),
     scoring the carve every `validation_every` epochs; only the leader goes on,
-    on every user, until the carve's score stops improving (`patience`) or
-    `epochs`, and keeps its best epoch's weights. Its item-item block, if any,
+    on every user, until the carve's score stops improving (`patience`),
+    `epochs` or its `max_steps` (the race's included), and keeps its best
+    epoch's weights. Its item-item block, if any,
     is then fitted and its scale and decay chosen on the carve
     (models/retrieval/item_item.py). The refit (hparams.refit) then lets the
     model learn from the carved items too: "continue" trains the chosen model on
@@ -200,8 +211,10 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
         race_batches = data.shuffled(
             data.sampled(fit_part, hparams.race_max_users / num_users, hparams.seed),
             batch_size, hparams.seed)
+    race_steps_per_epoch = -(-race_users // batch_size)
     candidates = [train_candidate(model_type, run, recipe, race_batches, validation,
-                                  min(race_epochs, hparams.epochs), log_dir,
+                                  min(race_epochs, epochs_within_budget(
+                                      hparams, race_steps_per_epoch)), log_dir,
                                   weight_average(hparams, race_users, batch_size))
                   for recipe in tried]
     best = max(candidates, key=lambda candidate: candidate.scorer.best_score)
@@ -209,7 +222,13 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
         # The leader goes on over every user: more steps an epoch.
         best.average.set_horizon(
             average_horizon(hparams.weight_average_epochs, num_users, batch_size))
-    train_on(best, fit_batches, hparams.epochs, log_dir)
+    race_done = best.scorer.last_epoch
+    leader_epochs = epochs_within_budget(hparams, -(-num_users // batch_size), race_done,
+                                         race_done * race_steps_per_epoch)
+    if leader_epochs < hparams.epochs:
+        logging.info("retrieval: the leader trains to epoch %d at most (retrieval.max_steps "
+                     "%d)", leader_epochs, hparams.max_steps)
+    train_on(best, fit_batches, leader_epochs, log_dir)
     history: Dict[str, List] = {}
     for candidate in candidates:
         objective = candidate.recipe.objective

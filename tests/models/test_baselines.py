@@ -204,3 +204,25 @@ def test_evaluate_in_batches_matches_one_batch():
     for batch_size in (1, 13):
         assert baselines.evaluate(fitted, train, test, [5, 10], batch_size=batch_size) == \
             pytest.approx(one, rel=1e-12)
+
+
+def test_evaluate_on_a_user_sample_scores_exactly_those_users():
+    train, test = baselines.holdout_per_user(planted_blocks(seed=4), 0.3, seed=0)
+    fitted = baselines.make_baseline("itemknn").fit(train)
+    sampled = baselines.evaluate(fitted, train, test, [5], max_users=9, seed=1)
+    assert baselines.evaluate(fitted, train, test, [5], max_users=9, seed=1) == sampled
+    chosen = np.sort(np.random.default_rng(1).choice(NUM_USERS, 9, replace=False))
+    only_chosen = sp.csr_matrix(test.multiply(np.isin(np.arange(NUM_USERS), chosen)[:, None]))
+    assert sampled == pytest.approx(baselines.evaluate(fitted, train, only_chosen, [5]),
+                                    rel=1e-12)
+    assert sampled != pytest.approx(baselines.evaluate(fitted, train, test, [5]), rel=1e-6)
+    assert baselines.evaluate(fitted, train, test, [5], max_users=NUM_USERS) == \
+        pytest.approx(baselines.evaluate(fitted, train, test, [5]), rel=1e-12)
+
+
+def test_tuning_scores_its_validation_on_at_most_validation_max_users():
+    train = planted_blocks()
+    search = baselines.make_baseline("itemknn", seed=2, validation_max_users=10).fit(train)
+    assert search.validation_max_users == 10
+    whole = baselines.make_baseline("itemknn", seed=2).fit(train)
+    assert search.validation_ndcg != pytest.approx(whole.validation_ndcg, rel=1e-6)

@@ -17,7 +17,7 @@ from models import blocks, export_lib, families, features, layers, text_encoder,
 from models.baselines.ease import ease_weights
 from models.retrieval import data, export, item_item, selection
 from models.retrieval.hparams import RetrievalHparams
-from models.retrieval.trainer_module import Retrieval
+from models.retrieval.trainer_module import Retrieval, epochs_within_budget
 from training_sample import CSV_DIR, write_training_sample
 
 SMALL = dict(embedding_dim=32, validation_every=2, patience=3, sequence_length=10)
@@ -106,6 +106,24 @@ def test_only_the_leading_recipe_trains_past_the_race_then_continues_on_whole_hi
     assert history["validation_epochs"] == [2, 4, 6, 8, 10, 12]
     assert len(history[f"{chosen}_loss"]) == 12
     assert len(history["loss"]) == 3  # the refit went on for refit_epochs
+
+
+def test_the_leader_stops_where_max_steps_run_out(sample):
+    # 150 users in batches of 150 // min_steps_per_epoch = 18: 9 steps an epoch. The
+    # leader's 2 race epochs leave 40 - 18 = 22 steps: 2 epochs more, not 10.
+    run, model, history = _train(sample, None, epochs=12, validation_every=2, patience=6,
+                                 race_epochs=2, refit="none", max_steps=40)
+    chosen = history["objective"][0]
+    assert history["validation_epochs"] == [2, 4]
+    assert len(history[f"{chosen}_loss"]) == 4
+
+
+def test_max_steps_never_leaves_a_model_untrained():
+    hparams = RetrievalHparams(epochs=150, max_steps=100)
+    assert epochs_within_budget(hparams, steps_per_epoch=546) == 1
+    assert epochs_within_budget(hparams, 546, epochs_done=15, steps_done=2370) == 15
+    assert epochs_within_budget(hparams, steps_per_epoch=8) == 12
+    assert epochs_within_budget(RetrievalHparams(epochs=150, max_steps=0), 546) == 150
 
 
 def test_above_race_max_users_the_race_trains_on_a_stable_sample(sample):
