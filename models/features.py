@@ -24,6 +24,10 @@ ITEM_TEXT_EMBEDDING = "item_text_embedding"
 # (and of the OOV bucket, last), `[items + 1, dim]`, given to the query tower so
 # that it can represent a user by their items.
 ITEM_VECTORS = "item_vectors"
+# Not in the examples: when ITEM_VECTORS holds only some items (a sampled
+# softmax's step), the row of each vocabulary item in it, `[items + 1]`; without
+# it an item's row is its vocabulary index.
+ITEM_VECTOR_ROWS = "item_vector_rows"
 # Not in the examples: while training on a history with items dropped, the
 # factor that gives the dropped history's bag the scale of the whole one
 # (inverted dropout, as Mult-DAE applies it), `[users]`.

@@ -39,11 +39,26 @@ class IdEmbedding(tf_keras.layers.Layer):
         self.feature = feature
         self.oov_id = vocab_size - 1
         self.dropout = dropout
+        self.l2 = l2
+        self.rows_l2 = 0.0
         self.embedding = tf_keras.layers.Embedding(
             vocab_size, dim, embeddings_initializer=initializer, embeddings_regularizer=_l2(l2))
 
+    def penalize_looked_up_rows(self) -> None:
+        """Moves the L2 penalty from the whole table to the rows each call looks up
+        (before id dropout), once each: the same penalty for a call over every id,
+        and no pass over the whole table (nor a gradient on every row) for a call
+        over a few. Call it before the layer is built."""
+        if self.built:
+            raise RuntimeError(f"{self.name} is built: its table already has its regularizer")
+        self.embedding.embeddings_regularizer = None
+        self.rows_l2 = self.l2
+
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         ids = inputs[self.feature]
+        if self.rows_l2:
+            looked_up, _ = tf.unique(tf.reshape(ids, [-1]))
+            self.add_loss(self.rows_l2 * tf.reduce_sum(tf.square(self.embedding(looked_up))))
         if training and self.dropout > 0:
             dropped = tf.random.uniform(tf.shape(ids)) < self.dropout
             ids = tf.where(dropped, tf.cast(self.oov_id, ids.dtype), ids)
@@ -52,6 +67,16 @@ class IdEmbedding(tf_keras.layers.Layer):
 
 def _as_sparse(ids) -> tf.SparseTensor:
     return ids if isinstance(ids, tf.SparseTensor) else tf.sparse.from_dense(ids)
+
+
+def _item_vector_rows(inputs: Dict[str, tf.Tensor], ids) -> tf.SparseTensor:
+    """The rows of `features.ITEM_VECTORS` that hold these items (their vocabulary
+    indices, unless `features.ITEM_VECTOR_ROWS` maps them)."""
+    ids = _as_sparse(ids)
+    rows = inputs.get(features.ITEM_VECTOR_ROWS)
+    if rows is None:
+        return ids
+    return tf.SparseTensor(ids.indices, tf.gather(rows, ids.values), ids.dense_shape)
 
 
 class PooledIdEmbedding(tf_keras.layers.Layer):
@@ -167,7 +192,8 @@ class HistoryBag(tf_keras.layers.Layer):
 
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         bag = tf.nn.safe_embedding_lookup_sparse(
-            inputs[features.ITEM_VECTORS], _as_sparse(inputs[self.feature]), combiner="sqrtn")
+            inputs[features.ITEM_VECTORS], _item_vector_rows(inputs, inputs[self.feature]),
+            combiner="sqrtn")
         if features.HISTORY_BAG_SCALE in inputs:
             bag *= inputs[features.HISTORY_BAG_SCALE][:, tf.newaxis]
         return bag
@@ -209,7 +235,7 @@ class HistorySequence(tf_keras.layers.Layer):
         self.projection = tf_keras.layers.Dense(dim, kernel_initializer="zeros")
 
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        ids = _as_sparse(inputs[self.feature])
+        ids = _item_vector_rows(inputs, inputs[self.feature])
         rank = id_lists.ranks(ids)
         recent = rank < self.length
         rows = tf.boolean_mask(ids.indices[:, 0], recent)

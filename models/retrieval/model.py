@@ -8,7 +8,10 @@ and the loss is the softmax over the whole catalogue of each user's held-out
 items, the user's visible items left out of it (models/retrieval/task.py).
 Catalogues larger than `full_softmax_max_items` are scored against a sample
 instead: the batch's targets plus uniformly drawn items, with the sampling
-probability correction. An item-item block (layers.ItemItem) adds its term to
+probability correction. Such a step reads only the rows it needs: the item
+tower runs on the sample and the visible history items alone, the id table's L2
+penalty covers those rows, and `row_adam` updates only them, so that a step
+costs the same whatever the catalogue's size. An item-item block (layers.ItemItem) adds its term to
 `scores`; it is fitted after the towers (models/retrieval/item_item.py), so
 the loss never reads it.
 """
@@ -18,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models import features, id_lists
+from models import features, id_lists, layers
 from models.retrieval import objectives
 from models.retrieval.task import MIN_FLOAT, CatalogueSoftmax
 from models.towers import ItemTower, QueryTower
@@ -73,16 +76,31 @@ class RetrievalModel(tfrs.Model):
         self.item_popularity = (None if item_popularity is None
                                 else tf.constant(item_popularity, tf.float32))
         self.task = CatalogueSoftmax()
+        if self.sampled:
+            self._ragged_items = {name: tf.RaggedTensor.from_sparse(value)
+                                  for name, value in items.items()
+                                  if isinstance(value, tf.SparseTensor)}
+            for block in item_tower.vector_blocks + item_tower.bias_blocks:
+                if isinstance(block, layers.IdEmbedding):
+                    block.penalize_looked_up_rows()
 
-    def item_vectors(self, training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
-        """(vectors `[items + 1, dim]`, bias `[items + 1]`) of every vocabulary item, OOV last."""
-        items = self.items
+    def item_vectors(self, training: bool = False, rows: Optional[tf.Tensor] = None
+                     ) -> Tuple[tf.Tensor, tf.Tensor]:
+        """(vectors `[items + 1, dim]`, bias `[items + 1]`) of every vocabulary item, OOV
+        last; with `rows` (vocabulary indices), of those items only, in that order."""
+        items = self.items if rows is None else self._items_at(rows)
         if training and self.id_dropout > 0:
             ids = items[features.ITEM_ID]
             dropped = tf.random.uniform(tf.shape(ids)) < self.id_dropout
             items = {**items, features.ITEM_ID: tf.where(
                 dropped, tf.constant(self.num_items, ids.dtype), ids)}
         return self.item_tower(items, training=training)
+
+    def _items_at(self, rows: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The item tower's features of the vocabulary items `rows` (sampled models only)."""
+        return {name: (tf.gather(self._ragged_items[name], rows).to_sparse()
+                       if name in self._ragged_items else tf.gather(value, rows))
+                for name, value in self.items.items()}
 
     def query(self, inputs: Dict[str, tf.Tensor], item_vectors: tf.Tensor,
               training: bool = False) -> tf.Tensor:
@@ -120,7 +138,6 @@ class RetrievalModel(tfrs.Model):
         history = inputs[features.HISTORY_ITEM_IDS]
         visible, targets = objectives.split_history(
             history, self.objective, self.mask_rate, self.future_min, self.future_max)
-        vectors, bias = self.item_vectors(training=True)
         query_inputs = {**inputs, features.HISTORY_ITEM_IDS: visible}
         if self.objective != objectives.FUTURE:
             # Items dropped at random: give the bag the whole history's scale, as
@@ -129,41 +146,53 @@ class RetrievalModel(tfrs.Model):
                 tf.cast(id_lists.row_counts(visible), tf.float32)
                 / tf.maximum(tf.cast(id_lists.row_counts(history), tf.float32), 1.0)
             ) / (1.0 - self.mask_rate)
-        query = self.query(query_inputs, vectors, training=True)
         # Visible items leave the softmax, unless the objective reconstructs them.
         excluded = (tf.sparse.retain(visible, tf.zeros_like(visible.values, tf.bool))
                     if self.objective == objectives.DENOISE else visible)
-        if not self.sampled:
-            return self.task(query, vectors[:-1], id_lists.multi_hot(targets, self.num_items),
-                             candidate_bias=bias[:-1],
-                             score_mask=id_lists.multi_hot(excluded, self.num_items) < 0.5)
-        return self._sampled_loss(query, vectors, bias, excluded, targets)
+        if self.sampled:
+            return self.sampled_loss(query_inputs, targets, excluded, self.draw_negatives())
+        vectors, bias = self.item_vectors(training=True)
+        query = self.query(query_inputs, vectors, training=True)
+        return self.task(query, vectors[:-1], id_lists.multi_hot(targets, self.num_items),
+                         candidate_bias=bias[:-1],
+                         score_mask=id_lists.multi_hot(excluded, self.num_items) < 0.5)
 
-    def _sampled_loss(self, query, vectors, bias, excluded, targets) -> tf.Tensor:
-        """The softmax over the batch's targets and uniformly drawn items: each candidate's
-        score is corrected by log(expected share of steps it is a candidate in)."""
-        drawn = tf.random.uniform([self.sampled_negatives], 0, self.num_items, tf.int64)
+    def draw_negatives(self) -> tf.Tensor:
+        """`sampled_negatives` vocabulary indices, uniformly drawn."""
+        return tf.random.uniform([self.sampled_negatives], 0, self.num_items, tf.int64)
+
+    def sampled_loss(self, query_inputs: Dict[str, tf.Tensor], targets: tf.SparseTensor,
+                     excluded: tf.SparseTensor, drawn: tf.Tensor) -> tf.Tensor:
+        """The softmax over the batch's targets and the `drawn` items: each candidate's
+        score is corrected by log(expected share of steps it is a candidate in).
+
+        The item tower runs on those candidates and the visible history items only
+        (candidates first, so a candidate's column is its row)."""
         candidates, _ = tf.unique(tf.concat([targets.values, drawn], axis=0))
+        visible = query_inputs[features.HISTORY_ITEM_IDS]
+        rows, _ = tf.unique(tf.concat([candidates, visible.values], axis=0))
+        vectors, bias = self.item_vectors(training=True, rows=rows)
+        row_of = tf.scatter_nd(rows[:, tf.newaxis], tf.range(tf.size(rows)),
+                               [self.num_items + 1])
+        query = self.query({**query_inputs, features.ITEM_VECTOR_ROWS: row_of}, vectors,
+                           training=True)
+        num_candidates = tf.size(candidates)
         uniform_share = self.sampled_negatives / self.num_items
         probability = tf.fill(tf.shape(candidates), uniform_share)
         if self.item_popularity is not None:
             num_targets = tf.cast(tf.size(targets.values), tf.float32)
             probability += num_targets * tf.gather(self.item_popularity, candidates)
-        column = tf.scatter_nd(candidates[:, tf.newaxis], tf.range(tf.size(candidates)),
-                               [self.num_items])
 
         def columns_of(ids: tf.SparseTensor) -> tf.SparseTensor:
-            return tf.SparseTensor(ids.indices, tf.cast(tf.gather(column, ids.values), tf.int64),
+            return tf.SparseTensor(ids.indices, tf.cast(tf.gather(row_of, ids.values), tf.int64),
                                    ids.dense_shape)
 
-        in_sample = tf.scatter_nd(candidates[:, tf.newaxis],
-                                  tf.ones_like(candidates, tf.int32), [self.num_items]) > 0
-        excluded = tf.sparse.retain(excluded, tf.gather(in_sample, excluded.values))
-        return self.task(query, tf.gather(vectors, candidates),
-                         id_lists.multi_hot(columns_of(targets), tf.size(candidates)),
-                         candidate_bias=tf.gather(bias, candidates),
-                         score_mask=id_lists.multi_hot(columns_of(excluded),
-                                                       tf.size(candidates)) < 0.5,
+        excluded = columns_of(excluded)  # every excluded item is a visible one: it has a row
+        excluded = tf.sparse.retain(excluded, excluded.values < tf.cast(num_candidates, tf.int64))
+        return self.task(query, vectors[:num_candidates],
+                         id_lists.multi_hot(columns_of(targets), num_candidates),
+                         candidate_bias=bias[:num_candidates],
+                         score_mask=id_lists.multi_hot(excluded, num_candidates) < 0.5,
                          candidate_sampling_probability=tf.minimum(probability, 1.0))
 
 

@@ -12,6 +12,7 @@ import tf_keras
 from absl import logging
 
 from models import blocks, families, features, split_info, towers, trainer_lib
+from models.row_adam import RowAdam
 from models import catalogue as catalogue_lib
 from models.retrieval import averaging, data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
@@ -120,6 +121,14 @@ def weight_average(hparams: RetrievalHparams, num_users: int, batch_size: int,
         hparams.weight_average_epochs if epochs is None else epochs, num_users, batch_size))
 
 
+def optimizer(model: model_lib.RetrievalModel, hparams: RetrievalHparams
+              ) -> tf_keras.optimizers.Optimizer:
+    """Adam; row-wise Adam when the model samples its softmax (a step's gradient then
+    covers a few rows of the item tables, and a whole-table update would cost more
+    than the step)."""
+    return (RowAdam if model.sampled else tf_keras.optimizers.Adam)(hparams.learning_rate)
+
+
 def epochs_within_budget(hparams: RetrievalHparams, steps_per_epoch: int,
                          epochs_done: int = 0, steps_done: int = 0) -> int:
     """The epoch to train up to: `epochs`, or earlier where `max_steps`, less the
@@ -144,7 +153,7 @@ def train_candidate(model_type: Retrieval, run: trainer_lib.TrainingRun, recipe:
     logging.info("retrieval: selecting %s", recipe)
     candidate = Candidate(recipe, model, scorer, {}, average)
     candidate.history = trainer_lib.compile_and_fit(
-        model, tf_keras.optimizers.Adam(hparams.learning_rate), fit_batches, epochs,
+        model, optimizer(model, hparams), fit_batches, epochs,
         log_dir=log_dir and f"{log_dir}/{recipe.objective}", callbacks=candidate.callbacks)
     return candidate
 
@@ -280,7 +289,7 @@ def select_and_refit(model_type: Retrieval, run: trainer_lib.TrainingRun,
         tf_keras.utils.set_random_seed(hparams.seed)
         refitted = model_type.build_model(with_recipe(run, recipe))
         history.update(trainer_lib.compile_and_fit(
-            refitted, tf_keras.optimizers.Adam(hparams.learning_rate), whole_batches,
+            refitted, optimizer(refitted, hparams), whole_batches,
             scorer.best_epoch, log_dir=log_dir and f"{log_dir}/refit", callbacks=averages))
     if average is not None:
         average.apply()
