@@ -73,7 +73,9 @@ class RetrievalHparams:
     # carves 1, 2, 4 and 8 all score above 0 and within 0.005 of each other.
     weight_average_epochs: float = 2.0
     # The softmax runs over the whole catalogue up to this many items; above,
-    # over each step's targets plus `sampled_negatives` uniformly drawn items.
+    # over each step's targets plus `sampled_negatives` uniformly drawn items,
+    # and a step reads and updates only those and the history's rows
+    # (models/retrieval/model.py, models/row_adam.py).
     full_softmax_max_items: int = 50_000
     sampled_negatives: int = 8192
     # The item-item block (models/retrieval/item_item.py): EASE's L2, the
