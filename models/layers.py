@@ -40,7 +40,7 @@ class IdEmbedding(tf_keras.layers.Layer):
         self.oov_id = vocab_size - 1
         self.dropout = dropout
         self.l2 = l2
-        self.rows_l2 = 0.0
+        self.penalizes_looked_up_rows = False
         self.embedding = tf_keras.layers.Embedding(
             vocab_size, dim, embeddings_initializer=initializer, embeddings_regularizer=_l2(l2))
 
@@ -52,13 +52,13 @@ class IdEmbedding(tf_keras.layers.Layer):
         if self.built:
             raise RuntimeError(f"{self.name} is built: its table already has its regularizer")
         self.embedding.embeddings_regularizer = None
-        self.rows_l2 = self.l2
+        self.penalizes_looked_up_rows = True
 
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         ids = inputs[self.feature]
-        if self.rows_l2:
+        if self.penalizes_looked_up_rows and self.l2:
             looked_up, _ = tf.unique(tf.reshape(ids, [-1]))
-            self.add_loss(self.rows_l2 * tf.reduce_sum(tf.square(self.embedding(looked_up))))
+            self.add_loss(self.l2 * tf.reduce_sum(tf.square(self.embedding(looked_up))))
         if training and self.dropout > 0:
             dropped = tf.random.uniform(tf.shape(ids)) < self.dropout
             ids = tf.where(dropped, tf.cast(self.oov_id, ids.dtype), ids)

@@ -10,9 +10,9 @@ Catalogues larger than `full_softmax_max_items` are scored against a sample
 instead: the batch's targets plus uniformly drawn items, with the sampling
 probability correction. Such a step reads only the rows it needs: the item
 tower runs on the sample and the visible history items alone, the id table's L2
-penalty covers those rows, and `row_adam` updates only them, so that a step
-costs the same whatever the catalogue's size. An item-item block (layers.ItemItem) adds its term to
-`scores`; it is fitted after the towers (models/retrieval/item_item.py), so
+penalty covers those rows, and `row_adam` updates only them, so that little of
+a step's cost grows with the catalogue. An item-item block (layers.ItemItem)
+adds its term to `scores`; it is fitted after the towers (models/retrieval/item_item.py), so
 the loss never reads it.
 """
 from typing import Dict, Optional, Tuple
