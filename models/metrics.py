@@ -25,6 +25,20 @@ def top_k_unseen(scores: np.ndarray, seen: sp.spmatrix, k: int) -> np.ndarray:
     return top_k_indices(scores, k)
 
 
+# Scores held at once while ranking a batch of users (2^24 float64s, 134 MB; the
+# copies and indices top_k_unseen makes are as large): at 59,047 items, batches of
+# 1,024 users took the evaluator to 15 GB.
+SCORE_CELLS = 1 << 24
+
+
+def users_per_batch(batch_users: int, num_items: int) -> int:
+    """`batch_users`, or fewer on a catalogue so large that a batch x catalogue block
+    would hold more than SCORE_CELLS scores."""
+    if batch_users < 1:
+        raise ValueError(f"batch_users must be at least 1, got {batch_users}")
+    return max(1, min(batch_users, SCORE_CELLS // max(num_items, 1)))
+
+
 def user_batches(num_users: int, batch_size: int) -> Iterator[np.ndarray]:
     """Consecutive row indices, `batch_size` at a time: callers score one batch x
     catalogue block at once, never all users x catalogue."""

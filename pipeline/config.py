@@ -116,8 +116,9 @@ class EvaluationSettings:
     # The model is blessed when metric >= baseline's metric * (1 + min_relative_improvement).
     # When that baseline is skipped (see ease_max_items), the strongest one that ran is used.
     min_relative_improvement: float = 0.0
-    # Users scored at a time, by the model and each baseline: memory holds one
-    # batch_users x catalogue block of scores, never users x catalogue.
+    # Users scored at a time, by the model and each baseline (fewer when the block
+    # would pass 2^24 scores: 284 at 59,047 items): memory holds one batch x
+    # catalogue block of scores, never users x catalogue.
     batch_users: int = 1024
     # Above this many users with eval interactions, a seeded random sample of this
     # many is evaluated (the report gives its size and seed); 0 evaluates all.

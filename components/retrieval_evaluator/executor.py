@@ -48,8 +48,7 @@ def model_scorer(model, evaluation: data_lib.EvaluationData) -> Scorer:
     query_signature = model.signatures["query_embedding"]
 
     def score(rows: np.ndarray) -> np.ndarray:
-        queries = embed(query_signature, {name: values[rows]
-                                          for name, values in evaluation.query_inputs.items()})
+        queries = embed(query_signature, evaluation.queries(rows))
         return queries @ candidates.T
     return score
 
@@ -157,7 +156,7 @@ def slice_metrics(ranked: np.ndarray, evaluation: data_lib.EvaluationData,
                   cutoffs: List[int]) -> Dict[str, Dict[str, Dict[str, float]]]:
     """Metrics by user activity, and Recall/NDCG on head and tail items."""
     num_items = len(evaluation.item_ids)
-    train_counts = np.array([len(items) for items in evaluation.train_items])
+    train_counts = evaluation.train_counts()
     by_activity = {}
     for label, users in metrics_lib.user_activity_slices(train_counts).items():
         if not len(users):
@@ -194,8 +193,10 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
              baselines: List[str], cold_item_ids=(), batch_size: int = _BATCH,
              tuning_max_users: int = 0):
     """Metrics of the model and of each baseline on the same users and items,
-    and the model's top-max(cutoffs) catalogue indices per user. A tuned baseline
-    scores its validation carve on at most `tuning_max_users` users (0: all).
+    and the model's top-max(cutoffs) catalogue indices per user, scoring
+    `batch_size` users at a time (fewer on a large catalogue:
+    metrics.users_per_batch). A tuned baseline scores its validation carve on at
+    most `tuning_max_users` users (0: all).
 
     With held-out (cold) items, each also gets a `cold` entry: its ranking of
     the cold items alone, or None when it cannot rank them.
@@ -204,7 +205,8 @@ def evaluate(model, evaluation: data_lib.EvaluationData, cutoffs: List[int],
     num_items = len(evaluation.item_ids)
     index_of = {item: index for index, item in enumerate(evaluation.item_ids)}
     cold_items = np.array(sorted(index_of[i] for i in cold_item_ids if i in index_of), np.int64)
-    seen = metrics_lib.item_sets_matrix(evaluation.train_items, num_items)
+    seen = evaluation.seen_matrix()
+    batch_size = metrics_lib.users_per_batch(batch_size, num_items)
     results = {}
     for name in ["model", *baselines]:
         scorer = (model_scorer(model, evaluation) if name == "model"

@@ -19,11 +19,13 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
 
     `items` (default: the whole catalogue) are the candidates ranked; a user's
     training items are never recommended. Users are scored `batch_size` at a
-    time, so memory holds one batch x items block of scores.
+    time (fewer on a large catalogue: metrics.users_per_batch), so memory holds
+    one batch x catalogue block of scores.
     """
-    items = np.arange(train.shape[1]) if items is None else np.asarray(items)
-    train = sp.csr_matrix(train)[:, items]
-    test = sp.csr_matrix(test)[:, items]
+    num_items = train.shape[1]
+    ranked_items = np.arange(num_items) if items is None else np.asarray(items)
+    train = sp.csr_matrix(train)[:, ranked_items]
+    test = sp.csr_matrix(test)[:, ranked_items]
     train.eliminate_zeros()
     test.eliminate_zeros()
     users = np.flatnonzero(np.diff(test.indptr))
@@ -31,9 +33,14 @@ def evaluate(baseline: Baseline, train: sp.spmatrix, test: sp.spmatrix,
         raise ValueError("no user has a test interaction with the ranked items")
     if 0 < max_users < len(users):
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        catalogue_scores = baseline.score(users[rows])
+        return catalogue_scores if items is None else catalogue_scores[:, ranked_items]
+
     ranked = np.concatenate([
-        metrics_lib.top_k_unseen(baseline.score(users[rows])[:, items], train[users[rows]],
-                                 max(cutoffs))
-        for rows in metrics_lib.user_batches(len(users), batch_size)])
+        metrics_lib.top_k_unseen(scores(rows), train[users[rows]], max(cutoffs))
+        for rows in metrics_lib.user_batches(
+            len(users), metrics_lib.users_per_batch(batch_size, num_items))])
     relevant = [set(test.indices[test.indptr[u]:test.indptr[u + 1]]) for u in users]
-    return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(items))
+    return metrics_lib.ranking_metrics(ranked, relevant, cutoffs, len(ranked_items))

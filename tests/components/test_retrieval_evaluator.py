@@ -18,7 +18,7 @@ def test_cold_items_that_all_score_alike_cannot_be_ranked():
 
     evaluation = data_lib.EvaluationData(
         item_ids=np.array([b"a", b"b", b"c"]), candidate_inputs={}, user_ids=np.array([b"u"]),
-        query_inputs={}, train_items=[{0}], eval_items=[{1}], train_item_counts=np.array([1, 0, 0]),
+        query_inputs={}, eval_items=[{1}], train_item_counts=np.array([1, 0, 0]),
         train_matrix=None, train_rows=np.array([0]), item_tags=None)
     def cold_metrics(scores):
         ranking = executor.ColdItemRanking(evaluation, np.array([1, 2]))
@@ -62,7 +62,7 @@ def test_an_oracle_scores_ndcg_one_and_training_items_are_excluded_for_every_ran
         item_ids=np.array([f"i{i}".encode() for i in range(num_items)]),
         candidate_inputs={"item": np.arange(num_items)},
         user_ids=np.array([f"u{u}".encode() for u in range(num_users)]),
-        query_inputs={"user": np.arange(num_users)}, train_items=train_items,
+        query_inputs={"user": np.arange(num_users)},
         eval_items=eval_items, train_item_counts=np.asarray(train_matrix.sum(axis=0)).ravel(),
         train_matrix=train_matrix, train_rows=np.arange(num_users),
         item_tags=sp.csr_matrix((num_items, 1)))
@@ -96,7 +96,7 @@ def random_evaluation(num_users: int = 23, num_items: int = 30, seed: int = 0):
         item_ids=np.array([f"i{i}".encode() for i in range(num_items)]),
         candidate_inputs={"item": np.arange(num_items)},
         user_ids=np.array([f"u{u}".encode() for u in range(num_users)]),
-        query_inputs={"user": np.arange(num_users)}, train_items=train_items,
+        query_inputs={"user": np.arange(num_users)},
         eval_items=eval_items, train_item_counts=np.asarray(train_matrix.sum(axis=0)).ravel(),
         train_matrix=train_matrix,
         train_rows=np.array(list(range(num_users - 1)) + [-1]),

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from models import metrics
@@ -63,3 +64,11 @@ def test_item_popularity_slices_split_head_and_tail():
     slices = metrics.item_popularity_slices(counts, head_share=0.2)
     head, tail = slices.values()
     assert head == {0, 2} and len(tail) == 8
+
+
+def test_a_large_catalogue_scores_fewer_users_at_a_time():
+    assert metrics.users_per_batch(1024, 2_000) == 1024
+    assert metrics.users_per_batch(1024, 59_047) == metrics.SCORE_CELLS // 59_047 == 284
+    assert metrics.users_per_batch(1024, 2 * metrics.SCORE_CELLS) == 1
+    with pytest.raises(ValueError, match="batch_users"):
+        metrics.users_per_batch(0, 100)
