@@ -225,6 +225,18 @@ def test_csv_mapping_loads_every_file():
     assert dataset.report.files["customers.csv"].imputed["age"].count == 1
 
 
+def test_interactions_read_in_chunks_are_the_same_and_share_their_id_strings(monkeypatch):
+    whole = csv_files.load_csv(CSV_SPEC, base_dir=str(CSV_DIR))
+    monkeypatch.setattr(csv_files, "INTERACTION_ROWS_PER_CHUNK", 2)
+    chunked = csv_files.load_csv(CSV_SPEC, base_dir=str(CSV_DIR))
+    pd.testing.assert_frame_equal(chunked.interactions, whole.interactions)
+    assert chunked.report.files["ratings.csv"].rows_read == len(whole.interactions) == 7
+    # One string object per distinct id across chunks: rows cost a pointer, not a string.
+    for column in ("user_id", "item_id"):
+        values = chunked.interactions[column].tolist()
+        assert len({id(value) for value in values}) == len(set(values))
+
+
 def test_csv_without_items_and_users_files_derives_them():
     spec = {"interactions": CSV_SPEC["interactions"]}
     dataset = csv_files.load_csv(spec, base_dir=str(CSV_DIR))
@@ -266,17 +278,26 @@ BAD_ROWS = [
 ]
 
 
+# Interactions are read in chunks: the fixture's 7 ratings in one, and in chunks of 2.
+CHUNK_ROWS = [csv_files.INTERACTION_ROWS_PER_CHUNK, 2]
+
+
+@pytest.mark.parametrize("chunk_rows", CHUNK_ROWS)
 @pytest.mark.parametrize("file_name, line, replacement, field, reason", BAD_ROWS)
-def test_bad_row_raises_with_file_line_and_field(tmp_path, file_name, line, replacement,
-                                                 field, reason):
+def test_bad_row_raises_with_file_line_and_field(tmp_path, monkeypatch, file_name, line,
+                                                 replacement, field, reason, chunk_rows):
+    monkeypatch.setattr(csv_files, "INTERACTION_ROWS_PER_CHUNK", chunk_rows)
     _write_copy(tmp_path, file_name, line, replacement)
     with pytest.raises(DataError) as raised:
         csv_files.load_csv(CSV_SPEC, base_dir=str(tmp_path))
     assert (raised.value.file, raised.value.line, raised.value.field) == (file_name, line, field)
 
 
+@pytest.mark.parametrize("chunk_rows", CHUNK_ROWS)
 @pytest.mark.parametrize("file_name, line, replacement, field, reason", BAD_ROWS)
-def test_bad_row_is_counted_when_skipped(tmp_path, file_name, line, replacement, field, reason):
+def test_bad_row_is_counted_when_skipped(tmp_path, monkeypatch, file_name, line, replacement,
+                                         field, reason, chunk_rows):
+    monkeypatch.setattr(csv_files, "INTERACTION_ROWS_PER_CHUNK", chunk_rows)
     _write_copy(tmp_path, file_name, line, replacement)
     dataset = csv_files.load_csv(CSV_SPEC, base_dir=str(tmp_path), on_bad_row="skip")
     report = dataset.report.files[file_name]
