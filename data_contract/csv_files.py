@@ -4,6 +4,7 @@
 a column mapping. `read_table` and `Table` are the reading layer shared with the
 other file-based adapters.
 """
+import codecs
 import collections
 import contextlib
 import csv
@@ -25,6 +26,18 @@ from models import features
 # Undecodable bytes survive decoding with errors="surrogateescape" as these.
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
 _DEFAULT_TAG_SEPARATOR = "|"
+# Decoding errors are handled as by "surrogateescape" and counted, so that a chunk
+# is searched for them only when it had some.
+_COUNTED_ESCAPE = "unirec-counted-surrogateescape"
+_escapes = [0]
+
+
+def _escape_and_count(error: UnicodeDecodeError):
+    _escapes[0] += 1
+    return codecs.lookup_error("surrogateescape")(error)
+
+
+codecs.register_error(_COUNTED_ESCAPE, _escape_and_count)
 # What is wrong with a row: (field or None, reason, expected, got).
 Problem = Tuple[Optional[str], str, str, Any]
 
@@ -60,6 +73,7 @@ class Table:
         self._report = report
         # Row index -> the row's first problem.
         self._issues = dict(problems or {})
+        self._stripped: Dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -73,7 +87,11 @@ class Table:
         return self._values[column]
 
     def stripped(self, column: str) -> np.ndarray:
-        return np.array([v.strip() for v in self.strings(column)], dtype=object)
+        """The column's cells without surrounding white space (made once per column)."""
+        if column not in self._stripped:
+            self._stripped[column] = np.array([v.strip() for v in self.strings(column)],
+                                              dtype=object)
+        return self._stripped[column]
 
     def ids(self, column: str) -> np.ndarray:
         values = self.stripped(column)
@@ -160,8 +178,9 @@ def read_table_chunks(path: str, name: str, report: LoadReport, on_bad_row: str,
         binary = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"{name}: no such file {os.path.abspath(path)!r}") from None
-    # Undecodable bytes become _ESCAPED_BYTES, which _rows reports with their line.
-    with io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape",
+    # Undecodable bytes become _ESCAPED_BYTES: _locate_invalid_text reports their rows.
+    escapes_at_start = _escapes[0]
+    with io.TextIOWrapper(binary, encoding=encoding, errors=_COUNTED_ESCAPE,
                           newline="") as text:
         lines = iter(text)
         first = next(lines, "").removeprefix("\ufeff")  # a byte order mark is not data
@@ -175,6 +194,9 @@ def read_table_chunks(path: str, name: str, report: LoadReport, on_bad_row: str,
                 with _cycle_collection_paused():
                     rows, row_lines, problems = _rows(reader, columns, encoding,
                                                       rows_per_chunk)
+                    # The decoder reads ahead: an escape so far may lie in any chunk from here.
+                    if _escapes[0] != escapes_at_start:
+                        _locate_invalid_text(rows, columns, encoding, problems)
                     table = Table(name, columns, rows, row_lines, on_bad_row,
                                   report.file(name), problems)
                 yield table
@@ -230,16 +252,20 @@ def _rows(reader, columns: List[str], encoding: str, limit: int = 0):
         lines.append(line)
         if len(rows) == limit:
             break
-    if _ESCAPED_BYTES.search("".join(itertools.chain.from_iterable(rows))):
-        for index, row in enumerate(rows):
-            if index in problems:
-                continue
-            for column, value in zip(columns, row):
-                if _ESCAPED_BYTES.search(value):
-                    problems[index] = (column, f"invalid {encoding} text",
-                                       f"valid {encoding} text", _raw(value, encoding))
-                    break
     return rows, lines, problems
+
+
+def _locate_invalid_text(rows: List[List[str]], columns: List[str], encoding: str,
+                         problems: Dict[int, Problem]) -> None:
+    """Adds each row's first cell holding undecodable bytes to its problems."""
+    for index, row in enumerate(rows):
+        if index in problems:
+            continue
+        for column, value in zip(columns, row):
+            if _ESCAPED_BYTES.search(value):
+                problems[index] = (column, f"invalid {encoding} text",
+                                   f"valid {encoding} text", _raw(value, encoding))
+                break
 
 
 def _raw(value: str, encoding: str) -> bytes:
@@ -338,7 +364,7 @@ def _column(file_spec: Mapping[str, Any], name: str) -> str:
 
 # Interaction rows read at a time: their strings (about 0.5 KB a row) are what
 # reading holds; every row kept costs 32 bytes (ids as shared strings, time, rating).
-INTERACTION_ROWS_PER_CHUNK = 500_000
+INTERACTION_ROWS_PER_CHUNK = 1_000_000
 
 
 def _load_interactions(file_spec, base_dir, report, on_bad_row, known_items, known_users):
