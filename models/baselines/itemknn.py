@@ -6,7 +6,7 @@ items x k, never items²: at ML-10M's shape (10,677 items, and nearly every pair
 of them shares a user) the whole co-occurrence matrix, sorted at once, took
 the evaluator to 10.5 GB.
 """
-from typing import Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +56,19 @@ def _top_k_per_column(values: np.ndarray, k: int) -> np.ndarray:
     return positive & (above | (tied & (np.cumsum(tied, axis=0) <= room)))
 
 
+def first_k_per_column(similarity: sp.spmatrix, k: int) -> sp.csr_matrix:
+    """Each column's k largest entries of a top_k_similarity, ties going to the lower
+    row: from its k' >= k per column this is top_k_similarity with k itself, as an
+    entry among a column's k largest is also among its k' largest."""
+    entries = sp.coo_matrix(similarity)
+    order = np.lexsort((entries.row, -entries.data, entries.col))
+    columns = entries.col[order]
+    rank = np.arange(len(order)) - np.searchsorted(columns, columns)
+    kept = order[rank < k]
+    return sp.csr_matrix((entries.data[kept], (entries.row[kept], entries.col[kept])),
+                         shape=similarity.shape)
+
+
 class ItemKNN(Baseline):
     """score(u, j) = Σ over u's items i among j's k neighbours of sim(i, j)."""
 
@@ -67,6 +80,25 @@ class ItemKNN(Baseline):
         self.train = binarize(train)
         self.similarity = top_k_similarity(self.train, self.shrinkage, self.neighbours)
         return self
+
+    @classmethod
+    def fit_grid(cls, grid: Sequence[Dict[str, Any]], train: sp.spmatrix,
+                 item_features: Optional[ItemFeatures] = None) -> Iterator["ItemKNN"]:
+        """The model of each grid point, fitted one at a time, the similarity computed
+        once per shrinkage with the most neighbours asked for (models/baselines/tuning.py
+        asks this of a baseline whose grid points can share work)."""
+        binary = binarize(train)
+        widest, widest_shrinkage = None, None
+        for params in grid:
+            model = cls(**params)
+            if model.shrinkage != widest_shrinkage:
+                most = max(cls(**other).neighbours for other in grid
+                           if cls(**other).shrinkage == model.shrinkage)
+                widest = top_k_similarity(binary, model.shrinkage, most)
+                widest_shrinkage = model.shrinkage
+            model.train = binary
+            model.similarity = first_k_per_column(widest, model.neighbours)
+            yield model
 
     def score(self, user_indices: Sequence[int]) -> np.ndarray:
         return (self.train[np.asarray(user_indices)] @ self.similarity).toarray()

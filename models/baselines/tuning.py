@@ -1,5 +1,5 @@
 """Hyperparameter choice by grid search on a validation carve of the training matrix."""
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,13 +36,21 @@ class GridSearch(Baseline):
         fit_part, validation = holdout_per_user(train, self.validation_fraction, self.seed)
         metric = f"ndcg@{self.cutoff}"
         self.validation_ndcg: List[float] = [
-            evaluate(self.make(**params).fit(fit_part, item_features), fit_part, validation,
-                     [self.cutoff], batch_size=self.batch_size,
+            evaluate(model, fit_part, validation, [self.cutoff], batch_size=self.batch_size,
                      max_users=self.validation_max_users, seed=self.seed)[metric]
-            for params in self.grid]
+            for model in self._fitted_grid(fit_part, item_features)]
         self.best_params = self.grid[int(np.argmax(self.validation_ndcg))]
         self.model = self.make(**self.best_params).fit(train, item_features)
         return self
+
+    def _fitted_grid(self, train: sp.spmatrix,
+                     item_features: Optional[ItemFeatures]) -> Iterator[Baseline]:
+        """The model of each grid point, one at a time: from `make.fit_grid` when the
+        baseline shares work between grid points (ItemKNN), else fitted one by one."""
+        fit_grid = getattr(self.make, "fit_grid", None)
+        if fit_grid is not None:
+            return fit_grid(self.grid, train, item_features)
+        return (self.make(**params).fit(train, item_features) for params in self.grid)
 
     def score(self, user_indices: Sequence[int]) -> np.ndarray:
         return self.model.score(user_indices)

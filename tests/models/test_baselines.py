@@ -226,3 +226,15 @@ def test_tuning_scores_its_validation_on_at_most_validation_max_users():
     assert search.validation_max_users == 10
     whole = baselines.make_baseline("itemknn", seed=2).fit(train)
     assert search.validation_ndcg != pytest.approx(whole.validation_ndcg, rel=1e-6)
+
+
+def test_itemknn_grid_from_one_similarity_equals_fitting_each_point():
+    # Binary data: many similarities tie, so the cut's tie rule is exercised too.
+    train = baselines.binarize(planted_blocks() + sp.random(NUM_USERS, NUM_ITEMS, 0.05,
+                                                            random_state=3))
+    grid = [{"neighbours": k} for k in (1, 2, 5, NUM_ITEMS)] + [{"neighbours": 3,
+                                                                 "shrinkage": 0.0}]
+    for params, model in zip(grid, itemknn.ItemKNN.fit_grid(grid, train)):
+        alone = itemknn.ItemKNN(**params).fit(train)
+        np.testing.assert_array_equal(model.similarity.toarray(), alone.similarity.toarray())
+        np.testing.assert_array_equal(model.score([0, 5]), alone.score([0, 5]))
