@@ -43,7 +43,7 @@ $(VENV_STAMP):
 	echo "Creating $(VENV_DIR) with $$py (about 5 minutes, once per set of pins)"; \
 	rm -rf "$(VENV_DIR)" && "$$py" -m venv "$(VENV_DIR)" && \
 	"$(VENV_DIR)/bin/pip" install --quiet --upgrade "pip==24.2" "setuptools==75.1.0" "wheel==0.44.0" && \
-	"$(VENV_DIR)/bin/pip" install --quiet -r requirements.txt && \
+	"$(VENV_DIR)/bin/pip" install --quiet --no-deps -r requirements.txt && \
 	touch "$@"
 
 run: venv

@@ -7,9 +7,10 @@ _HERE = pathlib.Path(__file__).parent
 
 
 def _requirements():
-    """The exact pins live in requirements.txt only."""
-    lines = (_HERE / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    """What tfx-unirec asks for: requirements.txt's first part (the rest is their resolved closure)."""
+    requested = (_HERE / "requirements.txt").read_text().split("\n# Resolved:", 1)[0]
+    pins = (line.split("#", 1)[0].strip() for line in requested.splitlines())
+    return [pin for pin in pins if pin]
 
 
 setuptools.setup(

@@ -2,12 +2,9 @@
 import argparse
 import os
 import sys
-import warnings
 from typing import List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# google-cloud client libraries warn about Python 3.10 at every import.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 
 def _parse_value(key: str, text: str):
