@@ -48,6 +48,8 @@ CANDIDATES_SPLIT = "candidates"
 # One row per user with training interactions: user_id, the user's fields and
 # their whole training history, i.e. the query a model answers after training.
 USERS_SPLIT = "users"
+# Every split, in the order ExampleGen writes them.
+EXAMPLE_SPLITS = (TRAIN_SPLIT, EVAL_SPLIT, CANDIDATES_SPLIT, USERS_SPLIT)
 # Splits that are not interactions: statistics, schema and validation skip them.
 NON_INTERACTION_SPLITS = (CANDIDATES_SPLIT, USERS_SPLIT)
 

@@ -180,9 +180,9 @@ class PipelineConfig:
         default_factory=lambda: RankingSettings(enabled=False))
     privacy: PrivacySettings = dataclasses.field(default_factory=PrivacySettings)
     enable_cache: bool = True
-    # Passed to every Beam component (StatisticsGen, Transform, the ranking Evaluator);
-    # empty runs Beam in-process. Presets: configs/multiprocess.yaml (local worker
-    # processes), configs/vertex.yaml (Dataflow); Flink and Spark in the README.
+    # Passed to every Beam component (ExampleGen, StatisticsGen, Transform, the ranking
+    # Evaluator); empty runs Beam in-process. Presets: configs/multiprocess.yaml (local
+    # worker processes), configs/vertex.yaml (Dataflow); Flink and Spark in the README.
     beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
 
     @property

@@ -44,7 +44,7 @@ class UnirecExampleGenSpec(types.ComponentSpec):
 
 class UnirecExampleGen(base_component.BaseComponent):
     SPEC_CLASS = UnirecExampleGenSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, dataset: str, split: str, history_length: int, max_history: int,
                  pseudonym_key_id: str, erased_users_digest: str, input_fingerprint: str = "",

@@ -30,6 +30,15 @@ class Examples:
     info: split_info.SplitInfo
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitPlan:
+    """A dataset as ExampleGen writes it (pseudonymised, erased users left out) and
+    its split: which interactions go to eval (`is_eval`, in interaction order)."""
+    dataset: Dataset
+    is_eval: np.ndarray
+    info: split_info.SplitInfo
+
+
 def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
                    history_length: int = 10, max_history: int = 1000,
                    pseudonymiser: Optional[Pseudonymiser] = None,
@@ -46,54 +55,80 @@ def build_examples(dataset: Dataset, split: SplitConfig = SplitConfig(),
     row, the user's last `max_history` train interactions. Eval interactions
     never enter a history.
     """
+    check_history_lengths(history_length, max_history)
+    plan = plan_split(dataset, split, pseudonymiser, erased_users)
+    rows = interaction_rows(plan.dataset, plan.is_eval, history_length, max_history)
+    rows[features.CANDIDATES_SPLIT] = candidate_rows(plan.dataset)
+    return Examples(splits={name: rows[name] for name in features.EXAMPLE_SPLITS},
+                    info=plan.info)
+
+
+def check_history_lengths(history_length: int, max_history: int) -> None:
+    for name, value in (("history_length", history_length), ("max_history", max_history)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def plan_split(dataset: Dataset, split: SplitConfig = SplitConfig(),
+               pseudonymiser: Optional[Pseudonymiser] = None,
+               erased_users: FrozenSet[str] = frozenset()) -> SplitPlan:
+    """Decides the split for the whole dataset (see build_examples), building no row."""
     eval_mask = None
     if split.method == "files":
         dataset, eval_mask = external_split.load(dataset, split.train_file, split.test_file)
     if pseudonymiser is not None:
         dataset, kept = pseudonymiser.apply(dataset, erased_users)
         eval_mask = None if eval_mask is None else eval_mask[kept]
-    return _build_examples(dataset, split, history_length, max_history, eval_mask)
-
-
-def _build_examples(dataset: Dataset, split: SplitConfig, history_length: int,
-                    max_history: int, eval_mask: Optional[np.ndarray] = None) -> Examples:
-    for name, value in (("history_length", history_length), ("max_history", max_history)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
     interactions = dataset.interactions
     rng = np.random.default_rng(split.seed)
     holdout_ids = _holdout_items(rng, dataset.items[features.ITEM_ID].to_numpy(),
                                  split.holdout_item_fraction)
     user_codes = pd.factorize(interactions[features.USER_ID])[0].astype(np.int32)
     timestamps = interactions[features.TIMESTAMP].to_numpy()
-    # Positions in (user, time, source order) order.
-    order = np.lexsort((np.arange(len(interactions)), timestamps, user_codes))
     is_eval = interactions[features.ITEM_ID].isin(holdout_ids).to_numpy()
     if eval_mask is not None:
         is_eval |= eval_mask
+        order_matters = split_info.looks_temporal(user_codes, timestamps, is_eval)
     else:
-        is_eval |= _eval_interactions(rng, split, user_codes, order, is_eval)
+        is_eval |= _eval_interactions(rng, split, user_codes, _user_time_order(
+            user_codes, timestamps), is_eval)
+        order_matters = split.method == "temporal"
+    return SplitPlan(dataset, is_eval, split_info.SplitInfo(order_matters, holdout_ids))
+
+
+def interaction_rows(dataset: Dataset, is_eval: np.ndarray, history_length: int,
+                     max_history: int) -> Dict[str, ColumnarRows]:
+    """The train, eval and users rows of a split dataset. Each user's rows need only
+    that user's interactions, so a dataset holding some users whole gives those
+    users' rows."""
+    interactions = dataset.interactions
+    user_codes = pd.factorize(interactions[features.USER_ID])[0].astype(np.int32)
+    timestamps = interactions[features.TIMESTAMP].to_numpy()
+    order = _user_time_order(user_codes, timestamps)
     history_items, history_end, history_size = _histories(
         interactions[features.ITEM_ID].to_numpy(), user_codes, timestamps, order, ~is_eval,
         history_length)
-
     item_columns = _item_columns(dataset)
     user_columns = _user_columns(dataset)
     interaction_batch = _interaction_batches(dataset, item_columns, user_columns,
                                              (history_items, history_end, history_size))
-    train = ColumnarRows(np.flatnonzero(~is_eval), interaction_batch)
-    evaluation = ColumnarRows(np.flatnonzero(is_eval), interaction_batch)
-    candidates = ColumnarRows(np.arange(len(dataset.items)),
-                              _candidate_batches(dataset, item_columns))
     train_order = order[~is_eval[order]]  # by user, then time
     user_starts = np.flatnonzero(np.diff(user_codes[train_order], prepend=-1))
-    users = ColumnarRows(np.arange(len(user_starts)), _user_batches(
-        dataset, user_columns, train_order, user_starts, max_history))
-    order_matters = (split.method == "temporal" if eval_mask is None else
-                     split_info.looks_temporal(user_codes, timestamps, is_eval))
-    return Examples(splits={features.TRAIN_SPLIT: train, features.EVAL_SPLIT: evaluation,
-                            features.CANDIDATES_SPLIT: candidates, features.USERS_SPLIT: users},
-                    info=split_info.SplitInfo(order_matters, holdout_ids))
+    return {features.TRAIN_SPLIT: ColumnarRows(np.flatnonzero(~is_eval), interaction_batch),
+            features.EVAL_SPLIT: ColumnarRows(np.flatnonzero(is_eval), interaction_batch),
+            features.USERS_SPLIT: ColumnarRows(np.arange(len(user_starts)), _user_batches(
+                dataset, user_columns, train_order, user_starts, max_history))}
+
+
+def candidate_rows(dataset: Dataset) -> ColumnarRows:
+    """One row per catalogue item: its id and features."""
+    return ColumnarRows(np.arange(len(dataset.items)),
+                        _candidate_batches(dataset, _item_columns(dataset)))
+
+
+def _user_time_order(user_codes: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Positions in (user, time, source order) order."""
+    return np.lexsort((np.arange(len(user_codes)), timestamps, user_codes))
 
 
 def _holdout_items(rng: np.random.Generator, item_ids: np.ndarray, fraction: float) -> List[str]:

@@ -9,7 +9,8 @@ import tensorflow as tf
 from tfx.components.util import examples_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.example_gen import executor
+from components.example_gen import encoding, examples as examples_lib, executor, user_shards
+from components.example_gen.split_config import SplitConfig
 from data_contract import adapters, pseudonyms
 from models import features, split_info
 
@@ -131,3 +132,48 @@ def test_a_different_key_or_a_changed_erasure_list_is_refused(tmp_path, monkeypa
     monkeypatch.setenv(pseudonyms.KEY_ENV, "another key of enough length")
     with pytest.raises(ValueError, match="not the one the pipeline was built with"):
         executor.Executor().Do({}, {"examples": [examples]}, properties)
+
+
+def _decoded_rows(folder):
+    """The rows of a split's files as sorted (feature, values) tuples, in a sorted list."""
+    rows = []
+    for path in tf.io.gfile.glob(os.path.join(folder, "*")):
+        for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            example = tf.train.Example.FromString(record.numpy())
+            rows.append(tuple(sorted(
+                (name, tuple(getattr(feature, feature.WhichOneof("kind")).value))
+                for name, feature in example.features.feature.items())))
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("split", [
+    {"method": "temporal", "eval_fraction": 0.2, "holdout_item_fraction": 0.1},
+    {"method": "random", "eval_fraction": 0.3, "seed": 4},
+    {"method": "random_rows", "eval_fraction": 0.2, "seed": 2}], ids=lambda s: s["method"])
+def test_user_shards_write_the_rows_of_the_whole_dataset_split_at_once(tmp_path, monkeypatch,
+                                                                      split):
+    """Eight user shards on Beam write the rows building the splits in one piece gives."""
+    monkeypatch.setattr(user_shards, "INTERACTIONS_PER_SHARD", 100)
+    sharded = _run(tmp_path, split)
+    built = examples_lib.build_examples(
+        adapters.load_dataset(DATASET), SplitConfig(**split), history_length=5,
+        pseudonymiser=PSEUDONYMISER)
+    for split_name, rows in built.splits.items():
+        folder = artifact_utils.get_split_uri([sharded], split_name)
+        files = sorted(os.listdir(folder))
+        expected_files = 1 if split_name == features.CANDIDATES_SPLIT else 8
+        assert files[-1].endswith(f"-of-{expected_files:05d}.gz"), files
+        assert len(files) == expected_files
+        encoding.write_tfrecord_gz(rows, str(tmp_path / "whole" / split_name / "data.gz"))
+        assert _decoded_rows(folder) == _decoded_rows(str(tmp_path / "whole" / split_name))
+        assert sharded.get_int_custom_property(f"num_{split_name}_examples") == len(rows)
+    users_by_shard = [set(_user_ids_in(path)) for path in tf.io.gfile.glob(
+        os.path.join(artifact_utils.get_split_uri([sharded], features.TRAIN_SPLIT), "*"))]
+    assert sum(map(len, users_by_shard)) == len(set().union(*users_by_shard))
+    assert split_info.read(sharded.uri) == built.info
+    assert not os.path.exists(os.path.join(sharded.uri, ".staging"))
+
+
+def _user_ids_in(path):
+    return [tf.train.Example.FromString(record.numpy()).features.feature[features.USER_ID]
+            .bytes_list.value[0] for record in tf.data.TFRecordDataset(path, compression_type="GZIP")]

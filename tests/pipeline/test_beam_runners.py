@@ -12,13 +12,17 @@ from tfx.dsl.compiler import compiler
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
+from components.example_gen import user_shards
 from pipeline import config as config_lib, pipeline as pipeline_lib
 
 CONFIGS = os.path.dirname(config_lib.DEFAULT_CONFIG_PATH)
 MULTIPROCESS_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
-# The executors of our Beam components, as TFX labels their Beam jobs.
-BEAM_EXECUTORS = {"StatisticsGen": "statistics_gen", "Transform": "transform",
-                  "RankingEvaluator": "evaluator"}
+# The executors of our Beam components, as TFX labels their Beam jobs (an executor
+# outside TFX is a "third_party_executor").
+BEAM_EXECUTORS = {"UnirecExampleGen": "third_party_executor",
+                  "StatisticsGen": "tfx-components-statistics_gen-executor-executor",
+                  "Transform": "tfx-components-transform-executor-executor",
+                  "RankingEvaluator": "tfx-components-evaluator-executor-executor"}
 TINY_SAMPLE = {"pipeline_name": "unirec-multiprocess",
                "dataset": {"name": "synthetic", "num_users": 60, "num_items": 80,
                            "num_interactions": 1500, "seed": 7}}
@@ -42,7 +46,7 @@ def test_beam_args_reach_every_beam_component(tmp_path):
     config = config_lib.load_config(os.path.join(CONFIGS, "multiprocess.yaml"), {
         "output_dir": str(tmp_path), "ranking.enabled": True, "retrieval.family": "hybrid"})
     assert config.beam_pipeline_args == MULTIPROCESS_ARGS
-    # ExampleGen, the Trainers, the TextEncoder and our evaluator are plain Python executors.
+    # The Trainers, the TextEncoder and our evaluator are plain Python executors.
     assert beam_args_by_node(config) == {node: MULTIPROCESS_ARGS for node in BEAM_EXECUTORS}
 
 
@@ -51,7 +55,7 @@ def test_vertex_preset_sends_the_beam_components_to_dataflow():
     assert config.output_dir == "gs://BUCKET/unirec"
     assert config.pipeline_root == "gs://BUCKET/unirec/pipeline_root/unirec"
     args = beam_args_by_node(config)
-    assert set(args) == {"StatisticsGen", "Transform"}
+    assert set(args) == {"UnirecExampleGen", "StatisticsGen", "Transform"}
     for node_args in args.values():
         assert "--runner=DataflowRunner" in node_args
         assert any(a.startswith("--temp_location=gs://") for a in node_args)
@@ -115,12 +119,14 @@ def _descends_from(pid: int, ancestor: int) -> bool:
 
 
 def test_multiprocess_preset_runs_the_beam_components_in_worker_processes(tmp_path, monkeypatch):
-    """StatisticsGen and Transform (the Evaluator gets the same args, above) on the
-    DirectRunner's worker processes; the run stops after Transform to stay small."""
+    """ExampleGen (two user shards), StatisticsGen and Transform (the Evaluator gets the
+    same args, above) on the DirectRunner's worker processes; the run stops after
+    Transform to stay small."""
     # TFX packs its own installation for remote workers whenever Beam args are set
     # (an sdist per Beam component, which the DirectRunner ignores): keep it in tmp_path.
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(user_shards, "INTERACTIONS_PER_SHARD", 750)
     config = config_lib.load_config(os.path.join(CONFIGS, "multiprocess.yaml"), {
         **TINY_SAMPLE, "output_dir": str(tmp_path / "out")})
 
@@ -136,11 +142,13 @@ def test_multiprocess_preset_runs_the_beam_components_in_worker_processes(tmp_pa
         executor = next(label.split("=", 1)[1] for label in options["labels"]
                         if label.startswith("tfx_executor="))
         workers[executor].add(pid)
-    for node in ("StatisticsGen", "Transform"):
-        ran = [pids for executor, pids in workers.items()
-               if executor.endswith(f"-{BEAM_EXECUTORS[node]}-executor-executor")]
-        assert ran and len(ran[0]) >= 2, (node, dict(workers))
+    for node in ("UnirecExampleGen", "StatisticsGen", "Transform"):
+        assert len(workers[BEAM_EXECUTORS[node]]) >= 2, (node, dict(workers))
 
+    train_files = [name for root, _, files in os.walk(os.path.join(
+        config.pipeline_root, "UnirecExampleGen", "examples")) if root.endswith("Split-train")
+        for name in files]
+    assert sorted(train_files) == [f"data_tfrecord-0000{s}-of-00002.gz" for s in (0, 1)]
     statistics = os.path.join(config.pipeline_root, "StatisticsGen", "statistics")
     assert any("FeatureStats.pb" in files for _, _, files in os.walk(statistics))
     transform_graph = os.path.join(config.pipeline_root, "Transform", "transform_graph")
