@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 from models import baselines
-from models.baselines import ease, factory, itemknn
+from models.baselines import als, ease, factory, itemknn
 
 NUM_USERS, NUM_ITEMS = 60, 40
 BLOCK_A, BLOCK_B = np.arange(0, 20), np.arange(20, 40)
@@ -238,3 +238,12 @@ def test_itemknn_grid_from_one_similarity_equals_fitting_each_point():
         alone = itemknn.ItemKNN(**params).fit(train)
         np.testing.assert_array_equal(model.similarity.toarray(), alone.similarity.toarray())
         np.testing.assert_array_equal(model.score([0, 5]), alone.score([0, 5]))
+
+
+def test_als_factors_do_not_depend_on_the_number_of_threads():
+    rng = np.random.default_rng(4)
+    train = sp.random(3000, 500, density=0.02, format="csr", random_state=rng)
+    one, two = (als.ALS(factors=16, iterations=5, num_threads=n).fit(train) for n in (1, 2))
+    assert train.nnz > 20_000
+    np.testing.assert_array_equal(one.user_factors, two.user_factors)
+    np.testing.assert_array_equal(one.item_factors, two.item_factors)
