@@ -9,6 +9,10 @@ user features, item features and the user's recent history), `candidates`
 whole training history), plus `split_info.json` (models/split_info.py). Stock
 components downstream read it like any ExampleGen output; those that model
 interactions exclude `candidates` and `users`.
+
+Its executor runs Beam (user_shards.py): the pipeline's beam_pipeline_args send
+the building and writing of the interaction splits, a user shard at a time, to
+worker processes or a cluster.
 """
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
