@@ -138,6 +138,10 @@ def write_tfrecord_gz(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     _write_file(_record_batches(rows, 0, len(rows)), path)
 
 
+def shard_file_name(shard: int, num_shards: int) -> str:
+    return f"data_tfrecord-{shard:05d}-of-{num_shards:05d}.gz"
+
+
 def write_split(rows: Sequence[Mapping[str, Any]], folder: str,
                 rows_per_shard: int = ROWS_PER_SHARD) -> List[str]:
     """Writes the rows as `data_tfrecord-SSSSS-of-NNNNN.gz` files of at most
@@ -145,7 +149,7 @@ def write_split(rows: Sequence[Mapping[str, Any]], folder: str,
     num_shards = max(1, -(-len(rows) // rows_per_shard))
     paths = []
     for shard in range(num_shards):
-        path = os.path.join(folder, f"data_tfrecord-{shard:05d}-of-{num_shards:05d}.gz")
+        path = os.path.join(folder, shard_file_name(shard, num_shards))
         _write_file(_record_batches(rows, shard * len(rows) // num_shards,
                                     (shard + 1) * len(rows) // num_shards), path)
         paths.append(path)

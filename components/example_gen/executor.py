@@ -46,9 +46,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         del candidates
 
         staging = os.path.join(output.uri, ".staging")
-        shards = user_shards.num_shards(len(plan.dataset.interactions),
-                                        plan.dataset.interactions[features.USER_ID].nunique())
-        user_shards.stage(plan, staging, shards)
+        shards = user_shards.stage(plan, staging)
         info, name = plan.info, plan.dataset.name
         del plan  # the Beam stage reads the staged shards, one at a time
         logging.info("Writing the train, eval and users splits in %d user shards", shards)

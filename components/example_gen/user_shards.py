@@ -35,19 +35,18 @@ def num_shards(num_interactions: int, num_users: int) -> int:
     return max(1, min(-(-num_interactions // INTERACTIONS_PER_SHARD), num_users))
 
 
-def shard_file_name(shard: int, shards: int) -> str:
-    return f"data_tfrecord-{shard:05d}-of-{shards:05d}.gz"
-
-
-def stage(plan: examples.SplitPlan, folder: str, shards: int) -> None:
+def stage(plan: examples.SplitPlan, folder: str) -> int:
     """Writes the catalogue (the dataset without its interactions) and each shard's
-    interactions with their split to `folder`. User u (in order of first
-    appearance) goes to shard u mod `shards`."""
+    interactions with their split to `folder`; returns the number of shards. User u
+    (in order of first appearance) goes to shard u mod that number."""
     dataset = plan.dataset
     tf.io.gfile.makedirs(folder)
     _write_pickle(os.path.join(folder, _CATALOGUE_FILE),
                   dataclasses.replace(dataset, interactions=dataset.interactions.iloc[:1]))
-    shard_of = pd.factorize(dataset.interactions[features.USER_ID])[0] % shards
+    user_codes, user_ids = pd.factorize(dataset.interactions[features.USER_ID])
+    shards = num_shards(len(user_codes), len(user_ids))
+    shard_of = user_codes % shards
+    del user_codes
     by_shard = np.argsort(shard_of, kind="stable")  # each shard's rows stay in source order
     bounds = np.r_[0, np.cumsum(np.bincount(shard_of, minlength=shards))]
     del shard_of
@@ -56,11 +55,15 @@ def stage(plan: examples.SplitPlan, folder: str, shards: int) -> None:
         rows = dataset.interactions.iloc[positions].reset_index(drop=True)
         rows[_IS_EVAL] = plan.is_eval[positions]
         _write_pickle(_shard_path(folder, shard), rows)
+    return shards
 
 
-def load_shard(folder: str, shard: int) -> Tuple[Dataset, np.ndarray]:
+def load_catalogue(folder: str) -> Dataset:
+    return _read_pickle(os.path.join(folder, _CATALOGUE_FILE))
+
+
+def load_shard(folder: str, shard: int, catalogue: Dataset) -> Tuple[Dataset, np.ndarray]:
     """A staged shard as a dataset of its users' interactions, and its split."""
-    catalogue = _read_pickle(os.path.join(folder, _CATALOGUE_FILE))
     rows = _read_pickle(_shard_path(folder, shard))
     is_eval = rows.pop(_IS_EVAL).to_numpy()
     return dataclasses.replace(catalogue, interactions=rows), is_eval
@@ -77,13 +80,16 @@ class WriteShard(beam.DoFn):
         self._history_length = history_length
         self._max_history = max_history
 
+    def setup(self):
+        self._catalogue = load_catalogue(self._staging)  # once per worker, not per shard
+
     def process(self, shard: int) -> Iterator[Tuple[str, int]]:
-        dataset, is_eval = load_shard(self._staging, shard)
+        dataset, is_eval = load_shard(self._staging, shard, self._catalogue)
         rows = examples.interaction_rows(dataset, is_eval, self._history_length,
                                          self._max_history)
         for split_name in SHARDED_SPLITS:
             encoding.write_tfrecord_gz(rows[split_name], os.path.join(
-                self._split_folders[split_name], shard_file_name(shard, self._shards)))
+                self._split_folders[split_name], encoding.shard_file_name(shard, self._shards)))
             yield split_name, len(rows[split_name])
         logging.info("Wrote user shard %d of %d: %s", shard + 1, self._shards,
                      ", ".join(f"{len(rows[name])} {name}" for name in SHARDED_SPLITS))
