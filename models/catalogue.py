@@ -51,6 +51,46 @@ def item_text_table(catalogue: Catalogue, tft_output: tft.TFTransformOutput) -> 
     return table
 
 
+class ItemJoin:
+    """The transformed item features of every catalogue item, looked up by raw item id:
+    what an interaction row, which names its item by id only, is joined to.
+
+    An id outside the catalogue gets no tags and zeros (interactions never have one:
+    the data contract checks that every interaction's item is in the catalogue).
+    """
+
+    def __init__(self, catalogue: Catalogue, tft_output: tft.TFTransformOutput,
+                 names: Sequence[str]):
+        self.names = list(names)
+        raw = {name: catalogue.raw_features[name] for name in [features.ITEM_ID, *self.names]}
+        transformed = tft_output.transform_features_layer()(raw)
+        num_items = len(catalogue.item_ids)
+        self._rows = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(catalogue.item_ids), tf.range(num_items, dtype=tf.int64)),
+            default_value=num_items)
+        # A numeric field's bucket comes with it.
+        outputs = [name for name in transformed
+                   if name in self.names or name in map(preprocessing.bucket_feature_name, self.names)]
+        self._values = {name: _with_empty_row(transformed[name]) for name in outputs}
+
+    def __call__(self, raw_item_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The transformed features of `names` (and numeric fields' buckets) of the items
+        `raw_item_ids` (`[batch]`)."""
+        rows = self._rows.lookup(raw_item_ids)
+        return {name: (tf.gather(value, rows).to_sparse() if isinstance(value, tf.RaggedTensor)
+                       else tf.gather(value, rows))
+                for name, value in self._values.items()}
+
+
+def _with_empty_row(value) -> object:
+    """`value` with one more row: empty (sparse, as ragged) or zeros (dense)."""
+    if isinstance(value, tf.SparseTensor):
+        return tf.concat([tf.RaggedTensor.from_sparse(value), tf.RaggedTensor.from_row_lengths(
+            tf.zeros([0], value.dtype), tf.constant([0], tf.int64))], axis=0)
+    return tf.concat([value, tf.zeros_like(value[:1])], axis=0)
+
+
 def vocabulary_items(catalogue: Catalogue, tft_output: tft.TFTransformOutput
                      ) -> Dict[str, object]:
     """The transformed features of every item of the id vocabulary, in vocabulary order,

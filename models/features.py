@@ -70,3 +70,9 @@ def is_user_feature(name: str) -> bool:
 
 def is_item_numeric_feature(name: str) -> bool:
     return name.startswith(ITEM_PREFIX) and name not in _RESERVED
+
+
+def is_item_feature(name: str) -> bool:
+    """Whether `name` is a feature of the item (text, tags, numeric): in the candidates
+    split only, joined to interactions by item id."""
+    return name in (ITEM_TEXT, ITEM_TAGS) or is_item_numeric_feature(name)

@@ -58,6 +58,11 @@ class TrainingRun:
         """File patterns of another split of the Examples artifact."""
         return split_file_patterns(self.train_files, split)
 
+    def item_join(self, names: Sequence[str]) -> catalogue_lib.ItemJoin:
+        """Looks up the item features among `names` by item id, for interaction rows."""
+        return catalogue_lib.ItemJoin(self.catalogue, self.tft_output,
+                                      [name for name in names if features.is_item_feature(name)])
+
     @property
     def raw_feature_spec(self) -> Dict[str, Any]:
         return self.tft_output.raw_feature_spec()
@@ -242,10 +247,12 @@ def fit_on_interactions(model_type: ModelType, training_run: TrainingRun,
     names = list(dict.fromkeys([features.ITEM_ID,
                                 *blocks.raw_features(training_run.block_names, raw_spec),
                                 *model_type.labels(hparams, raw_spec)]))
-    train_data = dataset(training_run.train_files, tft_output, names, hparams.batch_size,
-                         text_table, shuffle_seed=hparams.seed)
-    eval_data = dataset(training_run.eval_files, tft_output, names, hparams.batch_size,
-                        text_table)
+    item_join = training_run.item_join(names)
+    row_names = [n for n in names if not features.is_item_feature(n)]
+    train_data = dataset(training_run.train_files, tft_output, row_names, hparams.batch_size,
+                         text_table, shuffle_seed=hparams.seed, item_join=item_join)
+    eval_data = dataset(training_run.eval_files, tft_output, row_names, hparams.batch_size,
+                        text_table, item_join=item_join)
     train_data, eval_data = model_type.datasets(training_run, train_data, eval_data)
     model = model_type.build_model(training_run)
     history = compile_and_fit(model, model_type.optimizer(hparams), train_data, hparams.epochs,
@@ -305,14 +312,20 @@ def read_raw_examples(file_patterns: Sequence[str], feature_spec: Dict[str, Any]
 def dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput,
             names: Sequence[str], batch_size: int,
             item_text_table: Optional[np.ndarray] = None,
-            shuffle_seed: Optional[int] = None) -> tf.data.Dataset:
+            shuffle_seed: Optional[int] = None,
+            item_join: Optional[catalogue_lib.ItemJoin] = None) -> tf.data.Dataset:
     """Transformed batches of the raw features `names`, plus each item's text embedding
-    (features.ITEM_TEXT_EMBEDDING) when there is an item text table."""
+    (features.ITEM_TEXT_EMBEDDING) when there is an item text table and, with an
+    `item_join`, its transformed item features looked up by the rows' item ids."""
     raw_spec = tft_output.raw_feature_spec()
     raw = read_raw_examples(file_patterns, {n: raw_spec[n] for n in names}, batch_size,
                             shuffle_seed)
-    transformed = raw.map(tft_output.transform_features_layer(),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    tft_layer = tft_output.transform_features_layer()
+    if item_join is None:
+        transformed = raw.map(tft_layer, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        transformed = raw.map(lambda batch: {**tft_layer(batch), **item_join(
+            tf.reshape(batch[features.ITEM_ID], [-1]))}, num_parallel_calls=tf.data.AUTOTUNE)
     if item_text_table is None:
         return transformed
     table = tf.constant(item_text_table)

@@ -8,6 +8,7 @@ from tfx.dsl.components.base import base_node
 
 from components.anomalies_gate.component import AnomaliesGate
 from components.example_gen.component import UnirecExampleGen
+from components.schema_gen.component import UnirecSchemaGen
 from components.text_encoder.component import TextEncoder
 from data_contract import pseudonyms
 from data_contract.source_fingerprint import source_fingerprint
@@ -40,27 +41,28 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
         erased_users_digest=pseudonyms.erased_digest(pseudonymiser, config.erased_users_path))
     examples = example_gen.outputs["examples"]
 
-    # Statistics and schema of the interactions (candidates hold items, users histories).
-    not_interactions = list(features.NON_INTERACTION_SPLITS)
+    # Statistics of every split; the schema of the interactions, with the item features
+    # of the catalogue (candidates) that they join by item id.
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
-        exclude_splits=not_interactions)
+    schema_gen = UnirecSchemaGen(statistics=statistics_gen.outputs["statistics"])
     schema = schema_gen.outputs["schema"]
 
-    # Anomalies against the schema stop the run, naming each one.
+    # Anomalies of the interactions against the schema stop the run, naming each one.
+    not_interactions = list(features.NON_INTERACTION_SPLITS)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema,
         exclude_splits=not_interactions)
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
-    # Vocabularies and scalers computed on train; the Trainers apply the graph
-    # themselves, so nothing is materialised.
+    # Vocabularies and scalers computed on train and, for item fields, on the catalogue
+    # (models/transform/preprocessing.py); the Trainers apply the graph themselves, so
+    # nothing is materialised.
     transform = tfx.components.Transform(
         examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN,
         custom_config={code_fingerprint.CUSTOM_CONFIG_KEY:
                        code_fingerprint.fingerprint(PREPROCESSING_FN)},
-        materialize=False, splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT]))
+        materialize=False, splits_config=tfx.proto.SplitsConfig(
+            analyze=[features.TRAIN_SPLIT, features.CANDIDATES_SPLIT]))
     transform.add_upstream_node(anomalies_gate)
     transform_graph = transform.outputs["transform_graph"]
 

@@ -92,7 +92,10 @@ class IdSearch:
     def __init__(self, ids: Iterable[str]):
         self.ids = {i.encode("utf-8") for i in ids}
         shapes = sorted({_shape(i.decode("utf-8")) for i in self.ids}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(shapes).encode("utf-8")) if shapes else None
+        # After a backslash it is an escape, not an id: pickle and JSON write the NUL
+        # byte as \u0000, which the synthetic id u0000 would match.
+        self._pattern = (re.compile((r"(?<!\\)(?:" + "|".join(shapes) + ")").encode("utf-8"))
+                         if shapes else None)
 
     def count(self, data: bytes) -> int:
         if self._pattern is None:

@@ -3,12 +3,13 @@
 User ids are pseudonyms throughout (data_contract/pseudonyms.py), and users on
 the erasure list are left out.
 
-The artifact holds four splits: `train` and `eval` (interactions joined with
-user features, item features and the user's recent history), `candidates`
-(one example per catalogue item) and `users` (one example per user with their
-whole training history), plus `split_info.json` (models/split_info.py). Stock
-components downstream read it like any ExampleGen output; those that model
-interactions exclude `candidates` and `users`.
+The artifact holds four splits: `train` and `eval` (interactions with the
+user's features and recent history; the item by id only), `candidates` (one
+example per catalogue item with its features, which live nowhere else) and
+`users` (one example per user with their whole training history), plus
+`split_info.json` (models/split_info.py). Stock components downstream read it
+like any ExampleGen output; UnirecSchemaGen joins the candidates' item features
+to the interactions' schema, and Transform analyses train and candidates.
 
 Its executor runs Beam (user_shards.py): the pipeline's beam_pipeline_args send
 the building and writing of the interaction splits, a user shard at a time, to

@@ -1,5 +1,7 @@
-"""Training rows from a Dataset: train and eval interactions with features and
-history, one candidate row per catalogue item, one row per user.
+"""Training rows from a Dataset: train and eval interactions with the user's
+features and history, one candidate row per catalogue item with its features,
+one row per user. Item features live in the candidate rows only; an interaction
+names its item by id and is joined to them by id (Transform, the Trainer).
 
 Interaction and candidate rows are held as columns (encoding.ColumnarRows) and
 built a batch at a time: the dataset's arrays and the split's index arrays are
@@ -108,9 +110,8 @@ def interaction_rows(dataset: Dataset, is_eval: np.ndarray, history_length: int,
     history_items, history_end, history_size = _histories(
         interactions[features.ITEM_ID].to_numpy(), user_codes, timestamps, order, ~is_eval,
         history_length)
-    item_columns = _item_columns(dataset)
     user_columns = _user_columns(dataset)
-    interaction_batch = _interaction_batches(dataset, item_columns, user_columns,
+    interaction_batch = _interaction_batches(dataset, user_columns,
                                              (history_items, history_end, history_size))
     train_order = order[~is_eval[order]]  # by user, then time
     user_starts = np.flatnonzero(np.diff(user_codes[train_order], prepend=-1))
@@ -190,23 +191,19 @@ def _run_starts(starts: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(index, out=index)
 
 
-def _interaction_batches(dataset: Dataset, item_columns: Dict[str, pa.ListArray],
-                         user_columns: Dict[str, pa.ListArray], histories):
+def _interaction_batches(dataset: Dataset, user_columns: Dict[str, pa.ListArray], histories):
     """positions -> the record batch of those interactions: ids, time, rating, the
-    item's and the user's features and the history (most recent first)."""
+    user's features and the history (most recent first)."""
     interactions = dataset.interactions
     ids = {name: interactions[name].to_numpy()
            for name in (features.USER_ID, features.ITEM_ID, features.TIMESTAMP)}
     if dataset.has_ratings:
         ids[features.RATING] = interactions[features.RATING].to_numpy()
-    item_codes = _codes(dataset.items[features.ITEM_ID], ids[features.ITEM_ID])
     user_codes = _codes(dataset.users[features.USER_ID], ids[features.USER_ID])
     history_items, history_end, history_size = histories
 
     def batch_of(positions: np.ndarray) -> pa.RecordBatch:
         columns = {name: single_values(pa.array(values[positions])) for name, values in ids.items()}
-        for name, column in item_columns.items():
-            columns[name] = column.take(item_codes[positions])
         for name, column in user_columns.items():
             columns[name] = column.take(user_codes[positions])
         columns[features.HISTORY_ITEM_IDS] = _backwards(

@@ -1,9 +1,15 @@
 """The Transform module: one preprocessing_fn for every dataset and model.
 
 Features are found by role (models/features.py), so the same function serves
-every dataset: ids and categoricals get vocabularies computed on the train
-split (unseen values fall into one OOV bucket), numeric fields are z-scored and
-bucketised, item text is normalised, tags become vocabulary ids.
+every dataset: ids and categoricals get vocabularies (unseen values fall into
+one OOV bucket), numeric fields are z-scored and bucketised, item text is
+normalised, tags become vocabulary ids.
+
+Transform analyses the train split's interaction rows and the candidates
+split's item rows together (components/schema_gen/joined_schema.py): the ids,
+the history and the user fields are analysed on the interaction rows (a held-out
+item stays out of the item-id vocabulary), the item fields on the item rows,
+each item once. An item row is one without a user id.
 """
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -39,6 +45,27 @@ def normalize_text(text: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(text)
 
 
+def _numeric(value: tf.Tensor, analysed: tf.Tensor):
+    """(z-score, bucket) of a numeric field, its mean, variance and quantiles computed
+    on the rows where `analysed` holds (tft.scale_to_z_score and tft.bucketize on them)."""
+    numeric = tf.cast(_dense(value, 0), tf.float32)
+    sample = tf.boolean_mask(numeric, analysed)
+    mean, variance = tft.mean(sample), tft.var(sample)
+    centred = numeric - mean
+    z_score = tf.where(variance > 0, centred / tf.sqrt(variance), centred)
+    boundaries = tft.quantiles(sample, NUM_NUMERIC_BUCKETS,
+                               epsilon=min(1.0 / NUM_NUMERIC_BUCKETS, 0.01))
+    return z_score, tft.apply_buckets(numeric, boundaries)
+
+
+def _categorical(value: tf.Tensor, analysed: tf.Tensor, vocab_filename: str) -> tf.Tensor:
+    """Vocabulary ids, the vocabulary computed on the rows where `analysed` holds."""
+    values = _dense(value, "")
+    vocabulary = tft.vocabulary(tf.boolean_mask(values, analysed),
+                                vocab_filename=vocab_filename)
+    return tft.apply_vocabulary(values, vocabulary, num_oov_buckets=NUM_OOV_BUCKETS)
+
+
 def preprocessing_fn(inputs):
     """The Transform component's function (TFX passes `preprocessing_fn` by module path).
 
@@ -53,20 +80,22 @@ def preprocessing_fn(inputs):
       except the lists.
     """
     outputs = {}
+    is_interaction = tf.not_equal(_dense(inputs[features.USER_ID], ""), "")
+    is_item = tf.logical_not(is_interaction)
     item_ids = _dense(inputs[features.ITEM_ID], "")
-    item_vocab = tft.vocabulary(item_ids, vocab_filename=ITEM_ID_VOCAB)
+    item_vocab = tft.vocabulary(tf.boolean_mask(item_ids, is_interaction),
+                                vocab_filename=ITEM_ID_VOCAB)
     outputs[features.ITEM_ID] = tft.apply_vocabulary(
         item_ids, item_vocab, num_oov_buckets=NUM_OOV_BUCKETS)
-    outputs[features.USER_ID] = tft.compute_and_apply_vocabulary(
-        _dense(inputs[features.USER_ID], ""), vocab_filename=USER_ID_VOCAB,
-        num_oov_buckets=NUM_OOV_BUCKETS)
+    outputs[features.USER_ID] = _categorical(inputs[features.USER_ID], is_interaction,
+                                             USER_ID_VOCAB)
 
     if features.HISTORY_ITEM_IDS in inputs:
         outputs[features.HISTORY_ITEM_IDS] = tft.apply_vocabulary(
             inputs[features.HISTORY_ITEM_IDS], item_vocab, num_oov_buckets=NUM_OOV_BUCKETS)
     if features.ITEM_TEXT in inputs:
         outputs[features.ITEM_TEXT] = normalize_text(_dense(inputs[features.ITEM_TEXT], ""))
-    if features.ITEM_TAGS in inputs:
+    if features.ITEM_TAGS in inputs:  # only item rows have tags
         outputs[features.ITEM_TAGS] = tft.compute_and_apply_vocabulary(
             inputs[features.ITEM_TAGS], vocab_filename=ITEM_TAGS_VOCAB,
             num_oov_buckets=NUM_OOV_BUCKETS)
@@ -75,15 +104,14 @@ def preprocessing_fn(inputs):
             outputs[label] = _dense(inputs[label], 0)
 
     for name, value in inputs.items():
-        if not (features.is_user_feature(name) or features.is_item_numeric_feature(name)):
+        if features.is_user_feature(name):
+            analysed = is_interaction
+        elif features.is_item_numeric_feature(name):
+            analysed = is_item
+        else:
             continue
         if value.dtype == tf.string:
-            outputs[name] = tft.compute_and_apply_vocabulary(
-                _dense(value, ""), vocab_filename=name,
-                num_oov_buckets=NUM_OOV_BUCKETS)
+            outputs[name] = _categorical(value, analysed, name)
         else:
-            numeric = tf.cast(_dense(value, 0), tf.float32)
-            outputs[name] = tft.scale_to_z_score(numeric)
-            outputs[bucket_feature_name(name)] = tft.bucketize(
-                numeric, NUM_NUMERIC_BUCKETS)
+            outputs[name], outputs[bucket_feature_name(name)] = _numeric(value, analysed)
     return outputs

@@ -6,7 +6,7 @@ import tensorflow as tf
 from components.example_gen import encoding
 from components.example_gen.split_config import SplitConfig
 from data_contract import synthetic
-from models import features, trainer_lib
+from models import blocks, features, trainer_lib
 from models.ranking import export
 from models.ranking.hparams import RankingHparams
 from models.ranking.trainer_module import Ranking
@@ -79,13 +79,19 @@ def biases_rmse(train_rows, eval_rows, shrinkage=5.0, sweeps=10):
     return np.sqrt(np.mean((predictions - _ratings(eval_rows)) ** 2))
 
 
-def _eval_rmse(sample, model):
+def _predictions(sample, run, model, rows):
+    """The in-memory model's predictions for example rows, joined to their items'
+    features as in training."""
+    raw_spec = sample.tft_output.raw_feature_spec()
+    raw = tf.io.parse_example(encoding.serialize(encoding.batch_from_rows(rows)), raw_spec)
+    items = run.item_join(blocks.raw_features(run.block_names, raw_spec))(
+        tf.reshape(raw[features.ITEM_ID], [-1]))
+    return model({**sample.tft_output.transform_features_layer()(raw), **items}).numpy()
+
+
+def _eval_rmse(sample, run, model):
     rows = sample.rows[features.EVAL_SPLIT]
-    raw = tf.io.parse_example(
-        encoding.serialize(encoding.batch_from_rows(rows)),
-        sample.tft_output.raw_feature_spec())
-    predictions = model(sample.tft_output.transform_features_layer()(raw)).numpy()
-    return np.sqrt(np.mean((predictions - _ratings(rows)) ** 2))
+    return np.sqrt(np.mean((_predictions(sample, run, model, rows) - _ratings(rows)) ** 2))
 
 
 def test_rating_model_learns(sample, rating_model):
@@ -105,9 +111,9 @@ def test_rating_model_beats_user_and_item_biases(sample, rating_model):
     """The fitted model (its averaged weights) scores eval well below mean + biases,
     which knows every user's and item's average rating but not what users like.
     (About 0.92 of its RMSE; the same model without neighbour pools gets 0.94.)"""
-    _, model, _ = rating_model
+    run, model, _ = rating_model
     baseline = biases_rmse(sample.rows[features.TRAIN_SPLIT], sample.rows[features.EVAL_SPLIT])
-    assert _eval_rmse(sample, model) < 0.93 * baseline, baseline
+    assert _eval_rmse(sample, run, model) < 0.93 * baseline, baseline
 
 
 def test_pools_read_the_user_id_when_no_block_does(sample):
@@ -132,7 +138,7 @@ def exported(rating_model, tmp_path_factory):
     export_dir = str(tmp_path_factory.mktemp("export") / "model")
     # The sampled-AUC signatures of implicit feedback work on any model: test them here.
     export.export_serving_model(model, run, export_dir, eval_negatives=2)
-    return model, tf.saved_model.load(export_dir)
+    return run, model, tf.saved_model.load(export_dir)
 
 
 def _score_inputs(rows):
@@ -148,18 +154,15 @@ def _score_inputs(rows):
 
 
 def test_exported_score_matches_the_in_memory_model(sample, exported):
-    model, loaded = exported
+    run, model, loaded = exported
     rows = sample.rows[features.EVAL_SPLIT][:64]
-    raw = tf.io.parse_example(
-        encoding.serialize(encoding.batch_from_rows(rows)),
-        sample.tft_output.raw_feature_spec())
-    in_memory = model(sample.tft_output.transform_features_layer()(raw)).numpy()
+    in_memory = _predictions(sample, run, model, rows)
     served = loaded.signatures["score"](**_score_inputs(rows))["scores"].numpy()
     np.testing.assert_allclose(served, in_memory, rtol=1e-5, atol=1e-5)
 
 
 def test_serving_default_on_examples_equals_score(sample, exported):
-    _, loaded = exported
+    *_, loaded = exported
     rows = sample.rows[features.EVAL_SPLIT][64:96]
     examples = tf.constant(encoding.serialize(encoding.batch_from_rows(rows)))
     predictions = loaded.signatures["serving_default"](examples=examples)["predictions"]
@@ -169,7 +172,7 @@ def test_serving_default_on_examples_equals_score(sample, exported):
 
 
 def test_sampled_evaluation_pairs_each_example_with_fixed_negatives(sample, exported):
-    _, loaded = exported
+    *_, loaded = exported
     examples = tf.constant(encoding.serialize(encoding.batch_from_rows(
         sample.rows[features.EVAL_SPLIT][:16])))
     scores = loaded.signatures[export.SAMPLED_SCORES](examples=examples)["predictions"].numpy()
@@ -183,7 +186,7 @@ def test_sampled_evaluation_pairs_each_example_with_fixed_negatives(sample, expo
 
 
 def test_unknown_users_and_items_get_finite_scores(exported):
-    _, loaded = exported
+    *_, loaded = exported
     scores = loaded.signatures["score"](
         user_id=tf.constant(["no-such-user", "u0001", "no-such-user"]),
         item_id=tf.constant(["i00001", "no-such-item", "no-such-item"]),

@@ -1,7 +1,8 @@
 """Test helper: a small dataset as the pipeline hands it to a Trainer.
 
-Examples splits on disk (laid out as UnirecExampleGen writes them) and the
-Transform output of the train split, without running TFX.
+Examples splits on disk (laid out as UnirecExampleGen writes them), the schema
+UnirecSchemaGen infers and the Transform output of the train and candidates
+splits, without running TFX.
 """
 import dataclasses
 import pathlib
@@ -12,11 +13,15 @@ import apache_beam as beam
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tensorflow_data_validation.statistics import stats_impl
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx_bsl.coders import example_coder
+from tfx_bsl.public import tfxio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components.example_gen import encoding, examples as examples_lib
+from components.schema_gen import joined_schema
 from components.example_gen.split_config import SplitConfig
 from data_contract.contract import Dataset
 from models import features, split_info
@@ -25,16 +30,18 @@ from models.transform import preprocessing
 CSV_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "csv"
 
 
-def raw_feature_spec(row):
-    """What SchemaGen infers: lists are variable-length strings, scalars [1]-shaped features."""
-    spec = {}
-    for name, value in row.items():
-        if isinstance(value, list):
-            spec[name] = tf.io.VarLenFeature(tf.string)
-        else:
-            dtype = {str: tf.string, int: tf.int64, float: tf.float32}[type(value)]
-            spec[name] = tf.io.FixedLenFeature([1], dtype)
-    return spec
+def _statistics(rows):
+    """TFDV's statistics of dict rows, as StatisticsGen computes them from tf.Examples."""
+    examples = encoding.serialize(encoding.batch_from_rows(rows))
+    return stats_impl.generate_statistics_in_memory(
+        example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(examples))
+
+
+def joined_schema_of(splits: Dict[str, List[dict]]):
+    """The schema UnirecSchemaGen infers from these splits."""
+    return joined_schema.join(
+        [_statistics(splits[features.TRAIN_SPLIT]), _statistics(splits[features.EVAL_SPLIT])],
+        _statistics(splits[features.CANDIDATES_SPLIT]))
 
 
 @dataclasses.dataclass
@@ -58,15 +65,17 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
         encoding.write_tfrecord_gz(
             rows, str(pathlib.Path(artifact_utils.get_split_uri([examples], name)) / "data.gz"))
     split_info.write(examples.uri, built.info)
-    train_rows = built.splits[features.TRAIN_SPLIT]
-    metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(raw_feature_spec(train_rows[0])))
-    instances = [{k: v if isinstance(v, list) else [v] for k, v in row.items()}
-                 for row in train_rows]
+    schema = joined_schema_of(built.splits)
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    # Transform's input: the train and candidates splits, parsed with the schema.
+    records = [record for name in (features.TRAIN_SPLIT, features.CANDIDATES_SPLIT)
+               for record in encoding.serialize(encoding.batch_from_rows(built.splits[name]))]
+    source = tfxio.TFExampleBeamRecord(physical_format="tfexample", schema=schema)
     transform_dir = str(root / "transform")
     with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \
             beam.Pipeline() as pipeline:
-        transform_fn = ((pipeline | beam.Create(instances, reshuffle=False), metadata)
+        transform_fn = ((pipeline | beam.Create(records, reshuffle=False) | source.BeamSource(),
+                         source.TensorAdapterConfig())
                         | tft_beam.AnalyzeDataset(preprocessing.preprocessing_fn))
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
     # The Transform component also records the raw schema there; TFTransformOutput reads it.

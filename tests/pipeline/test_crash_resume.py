@@ -10,7 +10,7 @@ import sys
 
 from benchmarks import crash_resume
 
-PREDECESSORS = ["UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+PREDECESSORS = ["UnirecExampleGen", "StatisticsGen", "UnirecSchemaGen", "ExampleValidator", "AnomaliesGate",
                 "Transform"]
 
 

@@ -79,3 +79,12 @@ def test_user_id_values_that_are_neither_raw_nor_pseudonyms_are_reported(tmp_pat
     _write_examples(tmp_path / "data_tfrecord-00000-of-00001.gz", ["someone-else", ""])
     report = privacy_audit.audit([str(tmp_path)], ["u0001"])
     assert _findings(report) == {("data_tfrecord-00000-of-00001.gz", "1 examples user-id values are not pseudonyms")}
+
+
+def test_an_escaped_character_is_not_an_id(tmp_path):
+    """Pickle and JSON write the NUL byte as \\u0000 (TFT's analyzer cache manifest does):
+    that is not the synthetic user id u0000, which is found anywhere else."""
+    (tmp_path / "MANIFEST").write_bytes(b"(V__v1__VocabularyAccumulate[vocabulary]-m\\u00007")
+    assert privacy_audit.audit([str(tmp_path)], ["u0000"]).clean
+    (tmp_path / "log.txt").write_bytes(b"user u0000 asked")
+    assert not privacy_audit.audit([str(tmp_path)], ["u0000"]).clean

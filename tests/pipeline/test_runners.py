@@ -37,7 +37,7 @@ def test_vertex_job_parses_as_a_pipeline_spec_with_our_image_and_code(vertex_job
                                  ignore_unknown_fields=False)
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://BUCKET/unirec/pipeline_root/unirec"
     tasks = spec.root.dag.tasks
-    assert {"UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+    assert {"UnirecExampleGen", "StatisticsGen", "UnirecSchemaGen", "ExampleValidator",
             "AnomaliesGate", "Transform", "TextEncoder", "Trainer", "RetrievalEvaluator",
             "ServingPusher", "RankingTrainer", "RankingEvaluator", "RankingPusher"} <= set(tasks)
     for name, task in tasks.items():
@@ -195,7 +195,7 @@ def test_kubeflow_v2_json_has_every_component(tmp_path):
     with open(path) as f:
         spec = json.load(f)["pipelineSpec"]
     tasks = set(spec["root"]["dag"]["tasks"])
-    assert {"UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+    assert {"UnirecExampleGen", "StatisticsGen", "UnirecSchemaGen", "ExampleValidator", "AnomaliesGate",
             "Transform", "Trainer", "RetrievalEvaluator", "ServingPusher"} <= tasks
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"tfx-unirec:test"}

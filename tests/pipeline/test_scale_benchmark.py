@@ -7,7 +7,7 @@ import time
 from pipeline import cli
 from pipeline.scale_benchmark import memory, report
 
-DEFAULT_COMPONENTS = ["UnirecExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+DEFAULT_COMPONENTS = ["UnirecExampleGen", "StatisticsGen", "UnirecSchemaGen", "ExampleValidator",
                       "AnomaliesGate", "Transform", "Trainer", "RetrievalEvaluator",
                       "ServingPusher"]
 

@@ -1,0 +1,1 @@
+"""UnirecSchemaGen: one schema for the interactions and the catalogue they join."""
