@@ -137,7 +137,8 @@ class RankingSettings(RankingHparams):
     # A config that has a ranking section turns the branch on unless it says otherwise.
     enabled: bool = True
     model_name: str = "ranking"
-    # Raw features to slice the evaluation by (absent ones give no slices).
+    # Raw features of the eval rows to slice the evaluation by: the user's (an eval row
+    # names its item by id only); absent ones give no slices.
     slice_features: List[str] = dataclasses.field(
         default_factory=lambda: ["user_gender", "user_occupation"])
     # Blessing, checked on the overall slice only: RMSE at most max_rmse (rating)
