@@ -70,9 +70,9 @@ class ItemJoin:
                 tf.constant(catalogue.item_ids), tf.range(num_items, dtype=tf.int64)),
             default_value=num_items)
         # A numeric field's bucket comes with it.
-        outputs = [name for name in transformed
-                   if name in self.names or name in map(preprocessing.bucket_feature_name, self.names)]
-        self._values = {name: _with_empty_row(transformed[name]) for name in outputs}
+        wanted = {*self.names, *map(preprocessing.bucket_feature_name, self.names)}
+        self._values = {name: _with_empty_row(value) for name, value in transformed.items()
+                        if name in wanted}
 
     def __call__(self, raw_item_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
         """The transformed features of `names` (and numeric fields' buckets) of the items
