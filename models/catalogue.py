@@ -51,6 +51,16 @@ def item_text_table(catalogue: Catalogue, tft_output: tft.TFTransformOutput) -> 
     return table
 
 
+def item_rows(catalogue: Catalogue) -> tf.lookup.StaticHashTable:
+    """Raw item id -> the item's row in the catalogue (candidates-split order); an id
+    outside it -> len(catalogue), the row after the last."""
+    num_items = len(catalogue.item_ids)
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(catalogue.item_ids), tf.range(num_items, dtype=tf.int64)),
+        default_value=num_items)
+
+
 class ItemJoin:
     """The transformed item features of every catalogue item, looked up by raw item id:
     what an interaction row, which names its item by id only, is joined to.
@@ -61,16 +71,11 @@ class ItemJoin:
 
     def __init__(self, catalogue: Catalogue, tft_output: tft.TFTransformOutput,
                  names: Sequence[str]):
-        self.names = list(names)
-        raw = {name: catalogue.raw_features[name] for name in [features.ITEM_ID, *self.names]}
+        raw = {name: catalogue.raw_features[name] for name in [features.ITEM_ID, *names]}
         transformed = tft_output.transform_features_layer()(raw)
-        num_items = len(catalogue.item_ids)
-        self._rows = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(catalogue.item_ids), tf.range(num_items, dtype=tf.int64)),
-            default_value=num_items)
+        self._rows = item_rows(catalogue)
         # A numeric field's bucket comes with it.
-        wanted = {*self.names, *map(preprocessing.bucket_feature_name, self.names)}
+        wanted = {*names, *map(preprocessing.bucket_feature_name, names)}
         self._values = {name: _with_empty_row(value) for name, value in transformed.items()
                         if name in wanted}
 

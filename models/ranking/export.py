@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import export_lib, features
+from models import catalogue as catalogue_lib, export_lib, features
 from models.catalogue import Catalogue
 from models.ranking.model import RankingModel
 from models.ranking.signatures import EXAMPLES, SAMPLED_LABELS, SAMPLED_SCORES
@@ -72,14 +72,10 @@ class RankingServingModule(tf.Module):
         self.tft_layer = tft_output.transform_features_layer()
         self.user_vector = model.user_vector
         self.scorer = model.scorer
-        num_items = len(catalogue.item_ids)
         self.item_vectors = tf.Variable(
             item_vectors(model, catalogue, self.tft_layer, raw_spec), trainable=False)
-        self.item_rows = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(catalogue.item_ids), tf.range(num_items, dtype=tf.int64)),
-            default_value=num_items)  # the unknown item's row
-        self._num_items = num_items
+        self.item_rows = catalogue_lib.item_rows(catalogue)  # unknown: the last row
+        self._num_items = len(catalogue.item_ids)
         self._eval_negatives = eval_negatives
         self._raw_spec = raw_spec
         self._example_spec = {name: raw_spec[name] for name in

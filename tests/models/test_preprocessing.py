@@ -1,21 +1,15 @@
 """The Transform module on a tiny dataset, through tf.Transform's Beam implementation,
 reading interaction rows and catalogue rows as the Transform component does."""
-import os
 import tempfile
 
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
-from tfx_bsl.public import tfxio
 
 from components.example_gen import encoding
 from models import features
 from models.transform import preprocessing
-from training_sample import joined_schema_of
+from training_sample import analyse
 
 
 def _interaction(user, item, history, gender, age, rating):
@@ -56,22 +50,8 @@ def _transform(output, rows):
 @pytest.fixture(scope="module")
 def transformed():
     """(transformed interaction rows, transformed item rows, the Transform output)."""
-    schema = joined_schema_of({features.TRAIN_SPLIT: INTERACTIONS,
-                               features.EVAL_SPLIT: INTERACTIONS,
-                               features.CANDIDATES_SPLIT: ITEMS})
-    records = [*encoding.serialize(encoding.batch_from_rows(INTERACTIONS)),
-               *encoding.serialize(encoding.batch_from_rows(ITEMS))]
-    source = tfxio.TFExampleBeamRecord(physical_format="tfexample", schema=schema)
-    output_dir = tempfile.mkdtemp()
-    with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \
-            beam.Pipeline() as pipeline:
-        transform_fn = ((pipeline | beam.Create(records, reshuffle=False) | source.BeamSource(),
-                         source.TensorAdapterConfig())
-                        | tft_beam.AnalyzeDataset(preprocessing.preprocessing_fn))
-        _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), os.path.join(
-        output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
-    output = tft.TFTransformOutput(output_dir)
+    output = analyse({features.TRAIN_SPLIT: INTERACTIONS, features.EVAL_SPLIT: INTERACTIONS,
+                      features.CANDIDATES_SPLIT: ITEMS}, tempfile.mkdtemp())
     return _transform(output, INTERACTIONS), _transform(output, ITEMS), output
 
 

@@ -44,6 +44,25 @@ def joined_schema_of(splits: Dict[str, List[dict]]):
         _statistics(splits[features.CANDIDATES_SPLIT]))
 
 
+def analyse(splits: Dict[str, List[dict]], transform_dir: str) -> tft.TFTransformOutput:
+    """What the Transform component writes for these splits: the joined schema, the
+    train and candidates rows parsed with it through TFXIO and analysed together."""
+    schema = joined_schema_of(splits)
+    records = [record for name in (features.TRAIN_SPLIT, features.CANDIDATES_SPLIT)
+               for record in encoding.serialize(encoding.batch_from_rows(splits[name]))]
+    source = tfxio.TFExampleBeamRecord(physical_format="tfexample", schema=schema)
+    with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \
+            beam.Pipeline() as pipeline:
+        transform_fn = ((pipeline | beam.Create(records, reshuffle=False) | source.BeamSource(),
+                         source.TensorAdapterConfig())
+                        | tft_beam.AnalyzeDataset(preprocessing.preprocessing_fn))
+        _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
+    # The Transform component also records the raw schema there; TFTransformOutput reads it.
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), str(
+        pathlib.Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR))
+    return tft.TFTransformOutput(transform_dir)
+
+
 @dataclasses.dataclass
 class TrainingSample:
     examples: standard_artifacts.Examples
@@ -65,21 +84,7 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
         encoding.write_tfrecord_gz(
             rows, str(pathlib.Path(artifact_utils.get_split_uri([examples], name)) / "data.gz"))
     split_info.write(examples.uri, built.info)
-    schema = joined_schema_of(built.splits)
-    metadata = dataset_metadata.DatasetMetadata(schema)
-    # Transform's input: the train and candidates splits, parsed with the schema.
-    records = [record for name in (features.TRAIN_SPLIT, features.CANDIDATES_SPLIT)
-               for record in encoding.serialize(encoding.batch_from_rows(built.splits[name]))]
-    source = tfxio.TFExampleBeamRecord(physical_format="tfexample", schema=schema)
     transform_dir = str(root / "transform")
-    with tempfile.TemporaryDirectory() as temp_dir, tft_beam.Context(temp_dir=temp_dir), \
-            beam.Pipeline() as pipeline:
-        transform_fn = ((pipeline | beam.Create(records, reshuffle=False) | source.BeamSource(),
-                         source.TensorAdapterConfig())
-                        | tft_beam.AnalyzeDataset(preprocessing.preprocessing_fn))
-        _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
-    # The Transform component also records the raw schema there; TFTransformOutput reads it.
-    metadata_io.write_metadata(
-        metadata, str(pathlib.Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR))
+    analyse(built.splits, transform_dir)
     return TrainingSample(examples, tft.TFTransformOutput(transform_dir), built.splits,
                           transform_dir)
