@@ -76,8 +76,8 @@ class ItemJoin:
         self._rows = item_rows(catalogue)
         # A numeric field's bucket comes with it.
         wanted = {*names, *map(preprocessing.bucket_feature_name, names)}
-        self._values = {name: _with_empty_row(value) for name, value in transformed.items()
-                        if name in wanted}
+        self._values = {name: _with_empty_row(_as_ragged(value))
+                        for name, value in transformed.items() if name in wanted}
 
     def __call__(self, raw_item_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
         """The transformed features of `names` (and numeric fields' buckets) of the items
@@ -88,10 +88,15 @@ class ItemJoin:
                 for name, value in self._values.items()}
 
 
+def _as_ragged(value) -> object:
+    """A sparse tensor as ragged (which `tf.gather` takes); a dense one as it is."""
+    return tf.RaggedTensor.from_sparse(value) if isinstance(value, tf.SparseTensor) else value
+
+
 def _with_empty_row(value) -> object:
-    """`value` with one more row: empty (sparse, as ragged) or zeros (dense)."""
-    if isinstance(value, tf.SparseTensor):
-        return tf.concat([tf.RaggedTensor.from_sparse(value), tf.RaggedTensor.from_row_lengths(
+    """`value` (ragged or dense) with one more row: empty (ragged) or zeros (dense)."""
+    if isinstance(value, tf.RaggedTensor):
+        return tf.concat([value, tf.RaggedTensor.from_row_lengths(
             tf.zeros([0], value.dtype), tf.constant([0], tf.int64))], axis=0)
     return tf.concat([value, tf.zeros_like(value[:1])], axis=0)
 
@@ -111,16 +116,9 @@ def vocabulary_items(catalogue: Catalogue, tft_output: tft.TFTransformOutput
     transformed = tft_output.transform_features_layer()(catalogue.raw_features)
     if catalogue.text_embeddings is not None:
         transformed[features.ITEM_TEXT_EMBEDDING] = tf.constant(catalogue.text_embeddings)
-    items = {}
-    for name, value in transformed.items():
-        if isinstance(value, tf.SparseTensor):
-            ragged = tf.gather(tf.RaggedTensor.from_sparse(value), rows)
-            oov_row = tf.RaggedTensor.from_row_lengths(
-                tf.zeros([0], value.dtype), tf.constant([0], tf.int64))
-            items[name] = tf.concat([ragged, oov_row], axis=0).to_sparse()
-        else:
-            oov_row = tf.zeros_like(value[:1])
-            if name == features.ITEM_ID:
-                oov_row += len(vocabulary)  # the OOV bucket's index
-            items[name] = tf.concat([tf.gather(value, rows), oov_row], axis=0)
-    return items
+    items = {name: _with_empty_row(tf.gather(_as_ragged(value), rows))
+             for name, value in transformed.items()}
+    ids = items[features.ITEM_ID]  # the OOV row's id is the OOV bucket's index, not 0
+    items[features.ITEM_ID] = tf.concat([ids[:-1], ids[-1:] + len(vocabulary)], axis=0)
+    return {name: value.to_sparse() if isinstance(value, tf.RaggedTensor) else value
+            for name, value in items.items()}

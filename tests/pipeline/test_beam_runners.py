@@ -153,4 +153,6 @@ def test_multiprocess_preset_runs_the_beam_components_in_worker_processes(tmp_pa
     assert any("FeatureStats.pb" in files for _, _, files in os.walk(statistics))
     transform_graph = os.path.join(config.pipeline_root, "Transform", "transform_graph")
     assert any("saved_model.pb" in files for _, _, files in os.walk(transform_graph))
+    # StatisticsGen's statistics are not computed a second time.
+    assert not os.path.exists(os.path.join(config.pipeline_root, "Transform", "pre_transform_stats"))
     assert not os.path.exists(os.path.join(config.pipeline_root, "Trainer"))
