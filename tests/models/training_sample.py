@@ -85,6 +85,5 @@ def write_training_sample(root: pathlib.Path, dataset: Dataset, split: SplitConf
             rows, str(pathlib.Path(artifact_utils.get_split_uri([examples], name)) / "data.gz"))
     split_info.write(examples.uri, built.info)
     transform_dir = str(root / "transform")
-    analyse(built.splits, transform_dir)
-    return TrainingSample(examples, tft.TFTransformOutput(transform_dir), built.splits,
+    return TrainingSample(examples, analyse(built.splits, transform_dir), built.splits,
                           transform_dir)
