@@ -283,21 +283,38 @@ class ItemItem(tf_keras.layers.Layer):
         self.scale = self.add_weight("scale", [], initializer="zeros", trainable=False)
         self.decay = self.add_weight("decay", [], initializer="ones", trainable=False)
 
-    def history_weights(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+    def _weighted_history(self, inputs: Dict[str, tf.Tensor], decay=None) -> tf.SparseTensor:
+        """`[batch, vocabulary]` sparse: `decay^rank` at each history item (`decay`
+        defaults to the layer's)."""
         ids = _as_sparse(inputs[self.feature])
-        positions = tf.stack([ids.indices[:, 0], tf.cast(ids.values, tf.int64)], axis=1)
-        weights = tf.pow(self.decay, tf.cast(id_lists.ranks(ids), tf.float32))
-        return tf.scatter_nd(positions, weights,
-                             tf.stack([ids.dense_shape[0], self.vocab_size]))
+        decay = self.decay if decay is None else decay
+        return tf.SparseTensor(
+            tf.stack([ids.indices[:, 0], tf.cast(ids.values, tf.int64)], axis=1),
+            tf.pow(decay, tf.cast(id_lists.ranks(ids), tf.float32)),
+            tf.stack([ids.dense_shape[0], self.vocab_size]))
+
+    def history_weights(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """`[batch, vocabulary]`: each vocabulary item's summed `decay^rank` in the history."""
+        weighted = self._weighted_history(inputs)
+        return tf.scatter_nd(weighted.indices, weighted.values, weighted.dense_shape)
 
     def item_columns(self, item_ids: tf.Tensor) -> tf.Tensor:
         """`[batch, vocabulary]`: `scale * W[:, i]` of each item vocabulary index i."""
         return self.scale * tf.gather(tf.transpose(self.matrix), tf.reshape(item_ids, [-1]))
 
-    def unscaled(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
-        """`[batch, vocabulary]`: the term at scale 1 for every vocabulary item (OOV last)."""
-        return tf.linalg.matmul(self.history_weights(inputs), self.matrix)
+    def unscaled(self, inputs: Dict[str, tf.Tensor], matrix=None, decay=None) -> tf.Tensor:
+        """`[batch, vocabulary]`: the term at scale 1 for every vocabulary item (OOV last),
+        with the layer's matrix and decay unless given. A history holds a few of the
+        vocabulary's items, so the product is sparse x dense."""
+        return tf.sparse.sparse_dense_matmul(self._weighted_history(inputs, decay),
+                                             self.matrix if matrix is None else matrix)
 
     def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """`[batch, vocabulary]`: the term for every vocabulary item (the OOV one last)."""
-        return self.scale * self.unscaled(inputs)
+        """`[batch, vocabulary]`: the term for every vocabulary item (the OOV one last);
+        zeros, without the product, while the scale is 0 (the towers' training and
+        model selection)."""
+        return tf.cond(
+            tf.equal(self.scale, 0.0),
+            lambda: tf.zeros(tf.stack([_as_sparse(inputs[self.feature]).dense_shape[0],
+                                       self.vocab_size])),
+            lambda: self.scale * self.unscaled(inputs))

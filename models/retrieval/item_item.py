@@ -33,7 +33,7 @@ from absl import logging
 from models import blocks, features, id_lists
 from models.baselines.ease import ease_weights
 from models.retrieval.data import VALIDATION_ITEM_IDS
-from models.retrieval.model import ndcg_at_k
+from models.retrieval.model import ranked_ndcg
 
 SEQUENCE_WINDOW = 20
 SEQUENCE_STEP_DECAY = 0.9
@@ -115,8 +115,9 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
     """Sets the model's item-item matrix, decay and scale to the best blend on the
     validation carve: W = EASE + sequence_weight * F, the term scaled by `scale`.
 
-    The towers' scores and the two matrices' terms are computed once per batch and
-    decay; each (sequence weight, scale) is a weighted sum of the three.
+    Per batch, the towers' scores and the ranking's masks are computed once; per
+    decay, the two matrices' terms; each (sequence weight, scale) is then a
+    weighted sum of the three.
 
     Returns:
       ((decay, sequence weight, scale), the validation NDCG@10 of each such triple).
@@ -126,25 +127,38 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
     ease = tf.constant(weights.ease, tf.float32)
     forward = tf.constant(weights.forward, tf.float32)
     blends = [(float(weight), float(scale)) for weight in sequence_weights for scale in scales]
+    blend_values = tf.constant(blends, tf.float32)
 
-    @tf.function(autograph=False)  # see RetrievalModel.train_step
-    def ndcg_by_blend(batch):
+    # autograph off: see RetrievalModel.train_step; one trace for every batch size.
+    @tf.function(autograph=False, reduce_retracing=True)
+    def towers_and_masks(batch):
         held = batch[VALIDATION_ITEM_IDS]
         visible = {name: value for name, value in batch.items() if name != VALIDATION_ITEM_IDS}
-        towers = model.scores(visible)
-        history = layer.history_weights(visible)
-        ease_term = tf.linalg.matmul(history, ease)[:, :-1]  # the OOV column dropped
-        forward_term = tf.linalg.matmul(history, forward)[:, :-1]
-        has_held = id_lists.row_counts(held) > 0
-        return tf.stack([
-            tf.boolean_mask(ndcg_at_k(towers + scale * (ease_term + weight * forward_term),
-                                      visible[features.HISTORY_ITEM_IDS], held), has_held)
-            for weight, scale in blends])
+        towers = model.scores(visible)  # the scale is 0: the towers alone
+        num_items = tf.shape(towers)[1]
+        return (visible, towers,
+                id_lists.multi_hot(visible[features.HISTORY_ITEM_IDS], num_items) > 0,
+                id_lists.multi_hot(held, num_items), id_lists.row_counts(held))
 
+    @tf.function(autograph=False, reduce_retracing=True)
+    def ndcg_by_blend(visible, towers, excluded, held, num_held, decay):
+        ease_term = layer.unscaled(visible, ease, decay)[:, :-1]  # the OOV column dropped
+        forward_term = layer.unscaled(visible, forward, decay)[:, :-1]
+
+        def ndcg(blend):
+            weight, scale = blend[0], blend[1]
+            return ranked_ndcg(towers + scale * (ease_term + weight * forward_term),
+                               excluded, held, num_held)
+
+        return tf.boolean_mask(tf.map_fn(ndcg, blend_values), num_held > 0, axis=1)
+
+    per_decay = {decay: [] for decay in decays}
+    for batch in validation:
+        parts = towers_and_masks(batch)
+        for decay in decays:
+            per_decay[decay].append(ndcg_by_blend(*parts, tf.constant(decay, tf.float32)).numpy())
     scores = {}
-    for decay in decays:
-        layer.decay.assign(decay)
-        per_batch = [ndcg_by_blend(batch).numpy() for batch in validation]
+    for decay, per_batch in per_decay.items():
         values = np.concatenate(per_batch, axis=1) if per_batch else np.zeros([len(blends), 0])
         for (weight, scale), user_values in zip(blends, values):
             scores[(float(decay), weight, scale)] = (float(user_values.mean())

@@ -200,12 +200,21 @@ def ndcg_at_k(scores: tf.Tensor, seen: tf.SparseTensor, held_out: tf.SparseTenso
               k: int = 10) -> tf.Tensor:
     """`[users]` NDCG@k of each user's held-out items, their seen items excluded."""
     num_items = tf.shape(scores)[1]
-    scores = tf.where(id_lists.multi_hot(seen, num_items) > 0, MIN_FLOAT, scores)
-    top = tf.math.top_k(scores, k=tf.minimum(k, num_items)).indices
-    hits = tf.gather(id_lists.multi_hot(held_out, num_items), top, batch_dims=1)
+    return ranked_ndcg(scores, id_lists.multi_hot(seen, num_items) > 0,
+                       id_lists.multi_hot(held_out, num_items), id_lists.row_counts(held_out), k)
+
+
+def ranked_ndcg(scores: tf.Tensor, excluded: tf.Tensor, held_out: tf.Tensor,
+                num_held: tf.Tensor, k: int = 10) -> tf.Tensor:
+    """`ndcg_at_k` on dense `[users, items]` masks, computed once for several scores:
+    `excluded` (bool) items leave the ranking, `held_out` (1.0) are the relevant
+    ones, `num_held` of them per user."""
+    scores = tf.where(excluded, MIN_FLOAT, scores)
+    top = tf.math.top_k(scores, k=tf.minimum(k, tf.shape(scores)[1])).indices
+    hits = tf.gather(held_out, top, batch_dims=1)
     discounts = 1.0 / tf.math.log(tf.range(2.0, tf.cast(tf.shape(top)[1], tf.float32) + 2.0)) \
         * tf.math.log(2.0)
     dcg = tf.reduce_sum(hits * discounts, axis=1)
-    num_held = tf.minimum(tf.cast(id_lists.row_counts(held_out), tf.int32), tf.shape(top)[1])
+    num_held = tf.minimum(tf.cast(num_held, tf.int32), tf.shape(top)[1])
     ideal = tf.gather(tf.concat([[0.0], tf.cumsum(discounts)], axis=0), num_held)
     return dcg / tf.maximum(ideal, 1e-9)

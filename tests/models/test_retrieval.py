@@ -168,6 +168,24 @@ def test_refit_none_keeps_the_selected_model(sample):
     assert selection.validation_ndcg(model, validation) == pytest.approx(carve_score, abs=1e-5)
 
 
+def test_each_blend_scores_what_the_model_holding_it_scores_on_the_carve(sample):
+    run, model, _ = _train(sample, None, family="cf", epochs=2, validation_every=2,
+                           refit="none")
+    fit_part, validation = data.carved(data.users(run), run.hparams.validation_fraction,
+                                       run.split.order_matters, run.hparams.seed)
+    weights = item_item.fit_weights(fit_part, model.item_item.vocab_size,
+                                    run.hparams.item_item_l2)
+    best, scores = item_item.choose_blend(model, validation, weights, [0.0, 1.0],
+                                          [0.0, 2.0, 32.0], [1.0, 0.8])
+    assert len(scores) == 12 and len(set(scores.values())) > 1
+    for decay, weight, scale in [best, (0.8, 1.0, 32.0), (1.0, 0.0, 2.0), (1.0, 1.0, 0.0)]:
+        model.item_item.matrix.assign(weights.blend(weight))
+        model.item_item.decay.assign(decay)
+        model.item_item.scale.assign(scale)
+        assert selection.validation_ndcg(model, validation) == pytest.approx(
+            scores[(decay, weight, scale)], abs=1e-5)
+
+
 def test_a_random_split_leaves_the_order_aware_block_out(tmp_path, encoder_dir):
     dataset = synthetic.generate(num_users=80, num_items=100, num_interactions=2000, seed=2)
     random_sample = write_training_sample(tmp_path, dataset, SplitConfig(method="random"), 5)
