@@ -16,6 +16,7 @@ from models import catalogue as catalogue_lib
 from models.retrieval import averaging, data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
 from models.retrieval.hparams import REFIT_CONTINUE, REFIT_NONE, RetrievalHparams
+from models.compiled_adam import CompiledAdam
 from models.row_adam import RowAdam
 from models.transform import preprocessing
 
@@ -123,10 +124,10 @@ def weight_average(hparams: RetrievalHparams, num_users: int, batch_size: int,
 
 def optimizer(model: model_lib.RetrievalModel, hparams: RetrievalHparams
               ) -> tf_keras.optimizers.Optimizer:
-    """Adam; row-wise Adam when the model samples its softmax (a step's gradient then
-    covers a few rows of the item tables, and a whole-table update would cost more
-    than the step)."""
-    return (RowAdam if model.sampled else tf_keras.optimizers.Adam)(hparams.learning_rate)
+    """Adam, its dense updates compiled (models/compiled_adam.py); row-wise Adam when
+    the model samples its softmax (a step's gradient then covers a few rows of the
+    item tables, and a whole-table update would cost more than the step)."""
+    return (RowAdam if model.sampled else CompiledAdam)(hparams.learning_rate)
 
 
 def epochs_within_budget(hparams: RetrievalHparams, steps_per_epoch: int,
