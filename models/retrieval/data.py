@@ -52,13 +52,15 @@ def shuffled(users_batches: tf.data.Dataset, batch_size: int, seed: int) -> tf.d
 
 def sampled(users_batches: tf.data.Dataset, fraction: float, seed: int) -> tf.data.Dataset:
     """About `fraction` of the users, in the input's order: whether a user is in
-    depends on the user and the seed alone, so every pass holds the same users."""
+    depends on the user and the seed alone, so every pass holds the same users.
+    Kept in memory after the first pass, so that later passes (every epoch of the
+    race, every score of the carve) do not sift through every user again."""
     def chosen(user):
         # Position -1, which no history has: independent of the carve's draws.
         return objectives.hash_uniform(user[features.USER_ID], tf.constant(-1, tf.int64),
                                        seed) < fraction
 
-    return users_batches.unbatch().filter(chosen).batch(_READ_BATCH)
+    return users_batches.unbatch().filter(chosen).batch(_READ_BATCH).cache()
 
 
 def carved(users_batches: tf.data.Dataset, fraction: float, order_matters: bool, seed: int
