@@ -4,8 +4,10 @@ tf_keras's Adam compiles its updates with XLA on a GPU only ("optimizer only
 benefits from XLA when training on GPU"). On this project's CPUs it does too:
 uncompiled, an update of a table is a chain of element-wise ops, each a pass
 over the whole table with a temporary of its size. At ML-10M's catalogue (10,679
-items x 200 dimensions, the whole-catalogue softmax) a training step took 157-173
-ms plain and 93-96 ms with the updates compiled (2 cores, 30 steps each, twice).
+items x 200 dimensions, the whole-catalogue softmax) the compute threads were busy
+210-230 ms a training step plain and 123-132 ms with the updates compiled (the TF
+profiler, 30 steps each, twice; wall time per step on the 2-core VM was too uneven
+to tell the two apart).
 Sparse gradients (`tf.IndexedSlices`) take Adam's own path: their shapes change
 from step to step, and XLA would compile each new one.
 """

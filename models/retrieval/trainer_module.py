@@ -13,10 +13,10 @@ from absl import logging
 
 from models import blocks, families, features, split_info, towers, trainer_lib
 from models import catalogue as catalogue_lib
+from models.compiled_adam import CompiledAdam
 from models.retrieval import averaging, data, export, item_item, objectives, selection
 from models.retrieval import model as model_lib
 from models.retrieval.hparams import REFIT_CONTINUE, REFIT_NONE, RetrievalHparams
-from models.compiled_adam import CompiledAdam
 from models.row_adam import RowAdam
 from models.transform import preprocessing
 
