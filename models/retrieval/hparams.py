@@ -62,11 +62,12 @@ class RetrievalHparams:
     refit_epochs: int = 5
     # A compute budget for model selection: the chosen recipe trains at most about
     # this many steps, its race included (0: no limit). It binds only on large
-    # data: 150 epochs are 1,200 steps on ML-100K and 7,200 on ML-1M. At ML-10M
-    # (546 steps, about 50 s, an epoch over 69,878 users) it stops the leader at
-    # epoch 25: its carve score was 0.2268 at epoch 20 and 0.2278 at epoch 50,
-    # 21 minutes of training later.
-    max_steps: int = 8000
+    # data: 150 epochs are 1,200 steps on ML-100K and 7,200 on ML-1M (where patience
+    # stops the leader near epoch 50). At ML-10M (546 steps an epoch over 69,878
+    # users, after a race of 15 x 158) it stops the leader at epoch 20. On that
+    # carve the score had stopped rising there: 0.2305 at epoch 20, 0.2282 at 25;
+    # an earlier run, 0.2268 at 20 and 0.2278 at 50, 21 minutes of training later.
+    max_steps: int = 5200
     # Model selection scores, and the refit ends on, the moving average of the
     # weights over about this many epochs of steps (models/retrieval/averaging.py;
     # 0: the last step's weights). 2 was set before measuring; on the ML-100K
