@@ -1,6 +1,6 @@
 """Dataset name -> adapter: the one entry point the pipeline uses to load data."""
 import os
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from data_contract import contract, csv_files, movielens, synthetic
 from data_contract.contract import Dataset
@@ -57,6 +57,22 @@ def _check_keys(name: str, options: Mapping[str, Any], allowed) -> None:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"dataset {name!r}: unknown options {unknown}; allowed: {list(allowed)}")
+
+
+def estimated_interactions(spec: Mapping[str, Any]) -> Optional[int]:
+    """About how many interactions the dataset holds, without loading it: the synthetic
+    sizes, MovieLens 100K's, or a local CSV file's lines. None for a file in a bucket."""
+    name = spec.get("name")
+    if name == synthetic.NAME:
+        if "shape" in spec:
+            return synthetic.shape_sizes(spec["shape"], spec.get("scale", 1.0)).num_interactions
+        return spec.get("num_interactions", synthetic.DEFAULT_NUM_INTERACTIONS)
+    if name == movielens.NAME:
+        return movielens.NUM_INTERACTIONS_100K
+    if name == "csv":
+        path = (spec.get("interactions") or {}).get("path")
+        return csv_files.count_lines(path) if path and os.path.isfile(path) else None
+    raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
 
 
 def declared_content(spec: Mapping[str, Any]) -> Dict[str, bool]:

@@ -24,6 +24,7 @@ from data_contract.errors import DataError, DownloadError
 from models import features
 
 NAME = "movielens-100k"
+NUM_INTERACTIONS_100K = 100_000
 ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # As recorded by TensorFlow Datasets (tensorflow_datasets/url_checksums/movielens.txt),
 # together with the size 4924029 bytes.

@@ -151,7 +151,11 @@ def shape_sizes(shape: str, scale: float = 1.0) -> Shape:
     return Shape(users, min(items, full.num_items), interactions)
 
 
-def generate(num_users: int = 1000, num_items: int = 2000, num_interactions: int = 100_000,
+DEFAULT_NUM_INTERACTIONS = 100_000
+
+
+def generate(num_users: int = 1000, num_items: int = 2000,
+             num_interactions: int = DEFAULT_NUM_INTERACTIONS,
              seed: int = 0, shape: Optional[str] = None, scale: float = 1.0) -> Dataset:
     """The synthetic dataset; the same arguments always give the same data.
 

@@ -182,9 +182,10 @@ class PipelineConfig:
     privacy: PrivacySettings = dataclasses.field(default_factory=PrivacySettings)
     enable_cache: bool = True
     # Passed to every Beam component (ExampleGen, StatisticsGen, Transform, the ranking
-    # Evaluator); empty runs Beam in-process. Presets: configs/multiprocess.yaml (local
-    # worker processes), configs/vertex.yaml (Dataflow); Flink and Spark in the README.
-    beam_pipeline_args: List[str] = dataclasses.field(default_factory=list)
+    # Evaluator); empty runs Beam in-process; unset, pipeline/beam_args.py chooses by the
+    # dataset's size. Presets: configs/multiprocess.yaml (local worker processes),
+    # configs/vertex.yaml (Dataflow); Flink and Spark in the README.
+    beam_pipeline_args: Optional[List[str]] = None
 
     @property
     def uses_text(self) -> bool:

@@ -14,7 +14,7 @@ from components.text_encoder.component import TextEncoder
 from data_contract import pseudonyms
 from data_contract.source_fingerprint import source_fingerprint
 from models import features
-from pipeline import code_fingerprint
+from pipeline import beam_args, code_fingerprint
 from pipeline.config import PipelineConfig, is_uri
 from pipeline.ranking_branch import create_ranking_components
 from pipeline.retrieval_branch import create_retrieval_components
@@ -104,4 +104,4 @@ def create_pipeline(config: PipelineConfig,
         components=create_components(config),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=config.beam_pipeline_args)
+        beam_pipeline_args=beam_args.beam_pipeline_args(config))

@@ -225,6 +225,17 @@ def test_csv_mapping_loads_every_file():
     assert dataset.report.files["customers.csv"].imputed["age"].count == 1
 
 
+def test_estimated_interactions_come_from_the_spec_or_the_file_lines():
+    assert adapters.estimated_interactions({"name": "synthetic"}) == 100_000
+    assert adapters.estimated_interactions(
+        {"name": "synthetic", "shape": "ml-10m", "scale": 0.1}) == 1_000_005
+    assert adapters.estimated_interactions({"name": "movielens-100k"}) == 100_000
+    spec = {"name": "csv", "interactions": {"path": str(CSV_DIR / "ratings.csv")}}
+    assert adapters.estimated_interactions(spec) == 8  # a header and 7 ratings
+    spec["interactions"]["path"] = "gs://bucket/ratings.csv"
+    assert adapters.estimated_interactions(spec) is None
+
+
 def test_interactions_read_in_chunks_are_the_same_and_share_their_id_strings(monkeypatch):
     whole = csv_files.load_csv(CSV_SPEC, base_dir=str(CSV_DIR))
     monkeypatch.setattr(csv_files, "INTERACTION_ROWS_PER_CHUNK", 2)

@@ -13,7 +13,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from components.example_gen import user_shards
-from pipeline import config as config_lib, pipeline as pipeline_lib
+from pipeline import beam_args, config as config_lib, pipeline as pipeline_lib
 
 CONFIGS = os.path.dirname(config_lib.DEFAULT_CONFIG_PATH)
 MULTIPROCESS_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
@@ -48,6 +48,16 @@ def test_beam_args_reach_every_beam_component(tmp_path):
     assert config.beam_pipeline_args == MULTIPROCESS_ARGS
     # The Trainers, the TextEncoder and our evaluator are plain Python executors.
     assert beam_args_by_node(config) == {node: MULTIPROCESS_ARGS for node in BEAM_EXECUTORS}
+
+
+def test_unset_beam_args_run_large_data_in_worker_processes(tmp_path):
+    def args(**overrides):
+        config = config_lib.load_config(None, {"output_dir": str(tmp_path), **overrides})
+        return set(map(tuple, beam_args_by_node(config).values()))
+
+    assert args() == {()}  # the 100,000-interaction default: in-process
+    assert args(**{"dataset.shape": "ml-1m"}) == {tuple(beam_args.WORKER_PROCESSES)}
+    assert args(**{"dataset.shape": "ml-1m", "beam_pipeline_args": []}) == {()}
 
 
 def test_vertex_preset_sends_the_beam_components_to_dataflow():
