@@ -4,7 +4,7 @@ Its weights are a dense items x items matrix, the inverse of the regularised
 Gram matrix: n² x 8 bytes and O(n³) time, so the evaluator skips EASE above
 `evaluation.ease_max_items` (pipeline/config.py).
 """
-from typing import Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +19,15 @@ _MIRROR_BLOCK = 1024
 
 def ease_weights(train: sp.spmatrix, l2: float) -> np.ndarray:
     """B = I - P / diag(P) with P = (XᵀX + λI)⁻¹: B_ij = -P_ij / P_jj, zero diagonal."""
-    gram = (train.T @ train).toarray()
+    return weights_from_gram(gram_matrix(train), l2)
+
+
+def gram_matrix(train: sp.spmatrix) -> np.ndarray:
+    return (train.T @ train).toarray()
+
+
+def weights_from_gram(gram: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's weights from the Gram matrix XᵀX, which they are written over."""
     gram[np.diag_indices_from(gram)] += l2
     weights = positive_definite_inverse(gram)
     weights /= -np.diag(weights).copy()
@@ -60,6 +68,20 @@ class EASE(Baseline):
         self.train = binarize(train)
         self.weights = ease_weights(self.train, self.l2)
         return self
+
+    @classmethod
+    def fit_grid(cls, grid: Sequence[Dict[str, Any]], train: sp.spmatrix,
+                 item_features: Optional[ItemFeatures] = None) -> Iterator["EASE"]:
+        """The model of each grid point, fitted one at a time on one Gram matrix
+        (models/baselines/tuning.py asks this of a baseline whose grid points can
+        share work)."""
+        binary = binarize(train)
+        gram = gram_matrix(binary)
+        for params in grid:
+            model = cls(**params)
+            model.train = binary
+            model.weights = weights_from_gram(gram.copy(), model.l2)
+            yield model
 
     def score(self, user_indices: Sequence[int]) -> np.ndarray:
         return np.asarray(self.train[np.asarray(user_indices)] @ self.weights)

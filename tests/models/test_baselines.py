@@ -240,6 +240,17 @@ def test_itemknn_grid_from_one_similarity_equals_fitting_each_point():
         np.testing.assert_array_equal(model.score([0, 5]), alone.score([0, 5]))
 
 
+def test_ease_grid_from_one_gram_matrix_equals_fitting_each_point():
+    train = planted_blocks() + sp.random(NUM_USERS, NUM_ITEMS, 0.05, random_state=5)
+    grid = [{"l2": l2} for l2 in (1.0, 50.0, 500.0)]
+    models = list(ease.EASE.fit_grid(grid, train))
+    for params, model in zip(grid, models):
+        alone = ease.EASE(**params).fit(train)
+        np.testing.assert_array_equal(model.weights, alone.weights)
+        np.testing.assert_array_equal(model.score([0, 5]), alone.score([0, 5]))
+    assert not np.allclose(models[0].weights, models[-1].weights)
+
+
 def test_als_factors_do_not_depend_on_the_number_of_threads():
     rng = np.random.default_rng(4)
     train = sp.random(3000, 500, density=0.02, format="csr", random_state=rng)
