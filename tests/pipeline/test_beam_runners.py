@@ -56,7 +56,7 @@ def test_unset_beam_args_run_large_data_in_worker_processes(tmp_path):
         return set(map(tuple, beam_args_by_node(config).values()))
 
     assert args() == {()}  # the 100,000-interaction default: in-process
-    assert args(**{"dataset.shape": "ml-1m"}) == {tuple(beam_args.WORKER_PROCESSES)}
+    assert args(**{"dataset.shape": "ml-1m"}) == {tuple(beam_args.worker_process_args())}
     assert args(**{"dataset.shape": "ml-1m", "beam_pipeline_args": []}) == {()}
 
 
