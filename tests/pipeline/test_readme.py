@@ -22,7 +22,11 @@ from pipeline import config as config_lib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
-TOP_LEVEL = {path.name for path in REPO_ROOT.iterdir()}
+# The checkout's entries, less what .gitignore keeps out of the repository (output/
+# exists once `make run` has run).
+_IGNORED = {line.strip("/") for line in (REPO_ROOT / ".gitignore").read_text().splitlines()
+            if line.startswith("/")}
+TOP_LEVEL = {path.name for path in REPO_ROOT.iterdir()} - _IGNORED
 PACKAGES = ("models", "pipeline", "serving", "components", "data_contract")
 SECTIONS = tuple(field.name for field in dataclasses.fields(config_lib.PipelineConfig)
                  if dataclasses.is_dataclass(getattr(config_lib.PipelineConfig(), field.name)))
