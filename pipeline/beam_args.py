@@ -1,7 +1,7 @@
 """The Beam components' pipeline args when the config gives none: in-process for
 small data, one DirectRunner worker process per core from a million interactions.
 
-In the pipeline, d82bee1 (in-process) -> 81047b3 (two workers), 2 cores: at
+In the pipeline, d82bee1 (in-process) -> 2a756dd (two workers), 2 cores: at
 ml-10m ExampleGen 205 -> 159 s, StatisticsGen 701 -> 367 s; at ml-1m StatisticsGen
 82 -> 67 s, Transform 123 -> 114 s, ExampleGen 21 -> 27 s. Starting the workers
 (each imports TensorFlow) is a fixed cost that small data does not win back.
