@@ -137,13 +137,16 @@ def export_serving_model(model, run: TrainingRun, export_dir: str) -> None:
     candidate_specs = export_lib.serving_input_specs(
         raw_spec, blocks.raw_features(blocks.on_side(run.block_names, blocks.CANDIDATE), raw_spec))
 
-    module.retrieve_fn = tf.function(module.retrieve, input_signature=[query_specs])
+    # No AutoGraph (see RetrievalModel.train_step): nothing here branches on a tensor.
+    module.retrieve_fn = tf.function(module.retrieve, input_signature=[query_specs],
+                                     autograph=False)
     module.query_embedding_fn = tf.function(
-        lambda inputs: {"embedding": module.embed_queries(inputs)}, input_signature=[query_specs])
+        lambda inputs: {"embedding": module.embed_queries(inputs)}, input_signature=[query_specs],
+        autograph=False)
     module.candidate_embedding_fn = tf.function(
         lambda inputs: {"embedding": module.embed_candidates(inputs)},
-        input_signature=[candidate_specs])
-    module.explain_fn = tf.function(module.explain, input_signature=[{
+        input_signature=[candidate_specs], autograph=False)
+    module.explain_fn = tf.function(module.explain, autograph=False, input_signature=[{
         **query_specs,
         EXPLAINED_ITEM_IDS: tf.TensorSpec([None, None], tf.string, name=EXPLAINED_ITEM_IDS)}])
     tf.saved_model.save(module, export_dir, signatures={
