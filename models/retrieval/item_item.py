@@ -33,10 +33,13 @@ from absl import logging
 from models import blocks, features, id_lists
 from models.baselines.ease import ease_weights
 from models.retrieval.data import VALIDATION_ITEM_IDS
-from models.retrieval.model import ranked_ndcg
+from models.retrieval.model import top_ndcg
+from models.retrieval.task import MIN_FLOAT
 
 SEQUENCE_WINDOW = 20
 SEQUENCE_STEP_DECAY = 0.9
+# Candidates per user and ranking when a blend is scored (blended_top_k).
+BLEND_CANDIDATES = 100
 
 
 def within_size(block_names: Sequence[str], vocab_size: int, max_items: int) -> list:
@@ -77,13 +80,20 @@ def forward_cooccurrence(rows: np.ndarray, items: np.ndarray, vocab_size: int,
     """F[i, j]: over users, the weight of j coming k <= `window` items after i
     (`step_decay`^(k-1)); each row divided by its sum plus one. `rows` and
     `items` list each user's history most recent first, as `history_lists` does."""
-    counts = np.zeros(vocab_size * vocab_size)
+    cells = vocab_size * vocab_size
+    counts = np.zeros(cells)
+    pairs, weights = [], []
     for step in range(1, window + 1):
         # Most recent first: the entry `step` places later in the list came earlier.
         same_user = rows[step:] == rows[:-step]
-        earlier, later = items[step:][same_user], items[:-step][same_user]
-        counts += np.bincount(earlier * vocab_size + later, minlength=vocab_size * vocab_size
-                              ) * step_decay ** (step - 1)
+        pairs.append(items[step:][same_user] * vocab_size + items[:-step][same_user])
+        weights.append(np.full(len(pairs[-1]), step_decay ** (step - 1)))
+        # One bincount for several steps (each is a pass over all the cells), as long
+        # as the pairs held take no more memory than the cells.
+        if step == window or sum(map(len, pairs)) >= cells:
+            counts += np.bincount(np.concatenate(pairs), weights=np.concatenate(weights),
+                                  minlength=cells)
+            pairs, weights = [], []
     counts = counts.reshape(vocab_size, vocab_size)
     np.fill_diagonal(counts, 0.0)
     counts /= counts.sum(axis=1, keepdims=True) + 1.0
@@ -108,6 +118,53 @@ def fit_weights(users_batches: tf.data.Dataset, vocab_size: int, l2: float) -> W
                    forward_cooccurrence(rows, items, vocab_size))
 
 
+def blended_top_k(towers: tf.Tensor, term: tf.Tensor, scales: tf.Tensor,
+                  excluded: tf.Tensor, k: int = 10, width: int = BLEND_CANDIDATES
+                  ) -> tf.Tensor:
+    """`[scales, users, k]`: the indices of the k best items of `towers + scale * term`
+    (`[users, items]` each) for every scale (>= 0) of `scales`, the `excluded` (bool)
+    items left out; what tf.math.top_k over the whole catalogue returns, ties
+    included (to the lower index).
+
+    Each user's candidates are the `width` best items of the towers and of the term.
+    Any other item scores at most t + scale * g, t and g the towers' and the term's
+    width-th best. Where a user's k-th best candidate scores above that (and no
+    tie at t or g made more than 2 x width candidates), the candidates hold the top k;
+    for the other users, the whole catalogue is ranked. At ML-1M's 3,706 items this ranks a
+    blend in a quarter of the time.
+    """
+    towers = tf.where(excluded, MIN_FLOAT, towers)
+    term = tf.where(excluded, MIN_FLOAT, term)
+    num_items = tf.shape(towers)[1]
+    k = tf.minimum(k, num_items)
+    width = tf.minimum(width, num_items)
+    towers_floor = tf.math.top_k(towers, width).values[:, -1]
+    term_floor = tf.math.top_k(term, width).values[:, -1]
+    is_candidate = (towers >= towers_floor[:, None]) | (term >= term_floor[:, None])
+    # The candidates first, in index order (top_k's ties), then other items, which
+    # never reach the top k where the candidates hold it.
+    columns = tf.math.top_k(tf.cast(is_candidate, tf.float32),
+                            tf.minimum(2 * width, num_items)).indices
+    all_kept = tf.reduce_sum(tf.cast(is_candidate, tf.int32), axis=1) <= tf.shape(columns)[1]
+    candidate_towers = tf.gather(towers, columns, batch_dims=1)
+    candidate_term = tf.gather(term, columns, batch_dims=1)
+    candidate_excluded = tf.gather(excluded, columns, batch_dims=1)
+
+    def top(scale):
+        scores = tf.where(candidate_excluded, MIN_FLOAT,
+                          candidate_towers + scale * candidate_term)
+        values, positions = tf.math.top_k(scores, k)
+        top_k = tf.gather(columns, positions, batch_dims=1)
+        # The users whose candidates may miss an item of the top k: the whole catalogue.
+        missed = tf.where(~(all_kept & (values[:, -1] > towers_floor + scale * term_floor)))
+        missed_scores = tf.gather_nd(towers, missed) + scale * tf.gather_nd(term, missed)
+        missed_top = tf.math.top_k(
+            tf.where(tf.gather_nd(excluded, missed), MIN_FLOAT, missed_scores), k).indices
+        return tf.tensor_scatter_nd_update(top_k, missed, missed_top)
+
+    return tf.map_fn(top, scales, fn_output_signature=tf.int32)
+
+
 def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
                  sequence_weights: Sequence[float], scales: Sequence[float],
                  decays: Sequence[float]
@@ -117,7 +174,7 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
 
     Per batch, the towers' scores and the ranking's masks are computed once; per
     decay, the two matrices' terms; each (sequence weight, scale) is then a
-    weighted sum of the three.
+    weighted sum of the three, ranked by `blended_top_k`.
 
     Returns:
       ((decay, sequence weight, scale), the validation NDCG@10 of each such triple).
@@ -126,8 +183,12 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
     layer.scale.assign(0.0)
     ease = tf.constant(weights.ease, tf.float32)
     forward = tf.constant(weights.forward, tf.float32)
-    blends = [(float(weight), float(scale)) for weight in sequence_weights for scale in scales]
-    blend_values = tf.constant(blends, tf.float32)
+    # At scale 0 every sequence weight scores the towers alone: the first stands for all.
+    scales_by_weight = {float(weight): [float(scale) for scale in scales
+                                        if scale != 0 or weight == sequence_weights[0]]
+                        for weight in sequence_weights}
+    blends = [(weight, scale) for weight, weight_scales in scales_by_weight.items()
+              for scale in weight_scales]
 
     # autograph off: see RetrievalModel.train_step; one trace for every batch size.
     @tf.function(autograph=False, reduce_retracing=True)
@@ -144,13 +205,13 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
     def ndcg_by_blend(visible, towers, excluded, held, num_held, decay):
         ease_term = layer.unscaled(visible, ease, decay)[:, :-1]  # the OOV column dropped
         forward_term = layer.unscaled(visible, forward, decay)[:, :-1]
-
-        def ndcg(blend):
-            weight, scale = blend[0], blend[1]
-            return ranked_ndcg(towers + scale * (ease_term + weight * forward_term),
-                               excluded, held, num_held)
-
-        return tf.boolean_mask(tf.map_fn(ndcg, blend_values), num_held > 0, axis=1)
+        tops = tf.concat([
+            blended_top_k(towers, ease_term + weight * forward_term,
+                          tf.constant(weight_scales, tf.float32), excluded)
+            for weight, weight_scales in scales_by_weight.items() if weight_scales], axis=0)
+        ndcg = tf.map_fn(lambda top: top_ndcg(top, held, num_held), tops,
+                         fn_output_signature=tf.float32)
+        return tf.boolean_mask(ndcg, num_held > 0, axis=1)
 
     per_decay = {decay: [] for decay in decays}
     for batch in validation:
@@ -163,6 +224,10 @@ def choose_blend(model, validation: tf.data.Dataset, weights: Weights,
         for (weight, scale), user_values in zip(blends, values):
             scores[(float(decay), weight, scale)] = (float(user_values.mean())
                                                      if user_values.size else 0.0)
+        if 0.0 in scales:  # the sequence weights left out above
+            towers_alone = scores[(float(decay), float(sequence_weights[0]), 0.0)]
+            for weight in sequence_weights[1:]:
+                scores[(float(decay), float(weight), 0.0)] = towers_alone
     # Ties go to the smaller scale, then to the smaller sequence weight, then to the
     # decay nearest 1.
     best = max(scores, key=lambda key: (scores[key], -key[2], -key[1], key[0]))

@@ -215,7 +215,13 @@ def ranked_ndcg(scores: tf.Tensor, excluded: tf.Tensor, held_out: tf.Tensor,
     `excluded` (bool) items leave the ranking, `held_out` (1.0) are the relevant
     ones, `num_held` of them per user."""
     scores = tf.where(excluded, MIN_FLOAT, scores)
-    top = tf.math.top_k(scores, k=tf.minimum(k, tf.shape(scores)[1])).indices
+    return top_ndcg(tf.math.top_k(scores, k=tf.minimum(k, tf.shape(scores)[1])).indices,
+                    held_out, num_held)
+
+
+def top_ndcg(top: tf.Tensor, held_out: tf.Tensor, num_held: tf.Tensor) -> tf.Tensor:
+    """`[users]` NDCG of the ranked item indices `top` (`[users, k]`, best first)
+    against the `held_out` (1.0) items, `num_held` of them per user."""
     hits = tf.gather(held_out, top, batch_dims=1)
     discounts = 1.0 / tf.math.log(tf.range(2.0, tf.cast(tf.shape(top)[1], tf.float32) + 2.0)) \
         * tf.math.log(2.0)

@@ -186,6 +186,29 @@ def test_each_blend_scores_what_the_model_holding_it_scores_on_the_carve(sample)
             scores[(decay, weight, scale)], abs=1e-5)
 
 
+
+@pytest.mark.parametrize("towers_sd, term_sd, rounding", [
+    (1.0, 1.0, None),   # smooth scores: the candidates hold the top 10
+    (1.0, -1.0, None),  # the term against the towers: candidates and catalogue
+    (1.0, 1.0, 0.5),    # coarse scores, ties at every rank
+])
+def test_blended_top_k_ranks_as_the_whole_catalogue_does(towers_sd, term_sd, rounding):
+    rng = np.random.default_rng(0)
+    towers = rng.normal(0, towers_sd, (64, 400)).astype(np.float32)
+    term = (np.sign(term_sd) * towers * 0.5
+            + rng.normal(0, abs(term_sd), towers.shape)).astype(np.float32)
+    if rounding:
+        towers, term = np.round(towers / rounding) * rounding, np.round(term / rounding) * rounding
+    excluded = rng.random(towers.shape) < 0.3
+    scales = [0.0, 0.5, 2.0, 128.0]
+    tops = item_item.blended_top_k(tf.constant(towers), tf.constant(term), tf.constant(scales),
+                                   tf.constant(excluded), k=10, width=20).numpy()
+    for scale, top in zip(scales, tops):
+        scores = np.where(excluded, np.finfo(np.float32).min, towers + np.float32(scale) * term)
+        expected = tf.math.top_k(tf.constant(scores), k=10).indices.numpy()
+        np.testing.assert_array_equal(top, expected)
+
+
 def test_a_random_split_leaves_the_order_aware_block_out(tmp_path, encoder_dir):
     dataset = synthetic.generate(num_users=80, num_items=100, num_interactions=2000, seed=2)
     random_sample = write_training_sample(tmp_path, dataset, SplitConfig(method="random"), 5)
@@ -394,3 +417,21 @@ def test_forward_cooccurrence_counts_what_users_took_next_within_the_window():
     np.testing.assert_allclose(forward, expected)
     one_step = item_item.forward_cooccurrence(rows, items, vocab_size=6, window=1)
     assert one_step[1, 3] == 0 and one_step[1, 2] == 0.5
+
+
+def test_forward_cooccurrence_adds_up_every_step_when_the_pairs_outnumber_the_cells():
+    # 3 items (9 cells) and histories of 40: the steps' pairs are added up in several goes.
+    rng = np.random.default_rng(0)
+    rows = np.repeat([0, 1], 40)
+    items = rng.integers(0, 3, len(rows))
+    expected = np.zeros((3, 3))
+    for position in range(len(rows)):
+        for step in range(1, 21):
+            later = position + step
+            if later < len(rows) and rows[later] == rows[position]:
+                # Most recent first: the entry further on in the list came earlier.
+                expected[items[later], items[position]] += 0.9 ** (step - 1)
+    np.fill_diagonal(expected, 0.0)
+    expected /= expected.sum(axis=1, keepdims=True) + 1.0
+    np.testing.assert_allclose(item_item.forward_cooccurrence(rows, items, vocab_size=3),
+                               expected)
