@@ -61,15 +61,12 @@ def create_components(config: PipelineConfig) -> List[base_node.BaseNode]:
 
     # Vocabularies and scalers computed on train and, for item fields, on the catalogue
     # (models/transform/preprocessing.py); the Trainers apply the graph themselves, so
-    # nothing is materialised. StatisticsGen has the raw data's statistics already. No
-    # run reads an analyzer cache back (it serves spans added to earlier ones), so
-    # none is written.
+    # nothing is materialised. StatisticsGen has the raw data's statistics already.
     transform = tfx.components.Transform(
         examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN,
         custom_config={code_fingerprint.CUSTOM_CONFIG_KEY:
                        code_fingerprint.fingerprint(PREPROCESSING_FN)},
-        materialize=False, disable_statistics=True, disable_analyzer_cache=True,
-        splits_config=tfx.proto.SplitsConfig(
+        materialize=False, disable_statistics=True, splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN_SPLIT, features.CANDIDATES_SPLIT]))
     transform.add_upstream_node(anomalies_gate)
     transform_graph = transform.outputs["transform_graph"]
