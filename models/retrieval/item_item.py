@@ -130,8 +130,7 @@ def blended_top_k(towers: tf.Tensor, term: tf.Tensor, scales: tf.Tensor,
     Any other item scores at most t + scale * g, t and g the towers' and the term's
     width-th best. Where a user's k-th best candidate scores above that (and no
     tie at t or g made more than 2 x width candidates), the candidates hold the top k;
-    for the other users, the whole catalogue is ranked. At ML-1M's 3,706 items this ranks a
-    blend in a quarter of the time.
+    for the other users, the whole catalogue is ranked.
     """
     towers = tf.where(excluded, MIN_FLOAT, towers)
     term = tf.where(excluded, MIN_FLOAT, term)

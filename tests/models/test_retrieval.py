@@ -186,7 +186,6 @@ def test_each_blend_scores_what_the_model_holding_it_scores_on_the_carve(sample)
             scores[(decay, weight, scale)], abs=1e-5)
 
 
-
 @pytest.mark.parametrize("towers_sd, term_sd, rounding", [
     (1.0, 1.0, None),   # smooth scores: the candidates hold the top 10
     (1.0, -1.0, None),  # the term against the towers: candidates and catalogue
